@@ -1,0 +1,1 @@
+"""Front ends: D-Bus and the Unix socket; both only parse, call the engine and map errors."""

@@ -1,0 +1,1 @@
+"""Audio sinks: ALSA (preallocated period ring), WAV file, null."""

@@ -1,0 +1,99 @@
+"""The one error tree of the runtime; every error carries a stable ``code``.
+
+::
+
+    MynaError                    code "Internal"
+    ├── InvalidText              empty, not UTF-8, control characters, bad SSML
+    ├── TextTooLong              over the board's text-length limit
+    ├── UnknownVoice             no such voice installed
+    ├── InvalidOption            unknown option name, wrong type or out of range
+    ├── Busy                     the queue is full
+    ├── BadRequest               socket only: malformed JSON, unknown op, line too long
+    ├── ConfigError              daemon config or board profile is wrong (start-up)
+    ├── VoicePackError           a voice pack fails validation (checksum, shape, version)
+    ├── RuntimeUnavailable       no TFLite runtime can be imported
+    └── AudioError               the sink could not be opened or written
+
+Front ends map ``code`` to ``org.myna.Speech1.Error.<code>`` on D-Bus and to
+``{"event": "error", "code": ...}`` on the socket.  Codes that are not part of the
+public D-Bus contract (ConfigError, VoicePackError, ...) surface as ``Internal``.
+"""
+
+from __future__ import annotations
+
+PUBLIC_CODES = ("InvalidText", "TextTooLong", "UnknownVoice", "InvalidOption", "Busy", "Internal")
+
+
+class MynaError(Exception):
+    """Root of every error Myna raises on purpose."""
+
+    code: str = "Internal"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    @property
+    def public_code(self) -> str:
+        """The code a client may see; internal failures collapse to ``Internal``."""
+        return self.code if self.code in PUBLIC_CODES or self.code == "BadRequest" else "Internal"
+
+
+class InvalidText(MynaError):
+    """The text is empty, not valid UTF-8, or not valid SSML."""
+
+    code = "InvalidText"
+
+
+class TextTooLong(MynaError):
+    """The text is longer than the board allows."""
+
+    code = "TextTooLong"
+
+
+class UnknownVoice(MynaError):
+    """The requested voice is not installed."""
+
+    code = "UnknownVoice"
+
+
+class InvalidOption(MynaError):
+    """An option is unknown, of the wrong type, or out of range."""
+
+    code = "InvalidOption"
+
+
+class Busy(MynaError):
+    """The job queue is full; try again later."""
+
+    code = "Busy"
+
+
+class BadRequest(MynaError):
+    """A socket request could not be parsed (bad JSON, unknown op, too long a line)."""
+
+    code = "BadRequest"
+
+
+class ConfigError(MynaError):
+    """The daemon configuration or a board profile is invalid."""
+
+    code = "ConfigError"
+
+
+class VoicePackError(MynaError):
+    """A voice pack failed validation."""
+
+    code = "VoicePackError"
+
+
+class RuntimeUnavailable(MynaError):
+    """Neither LiteRT nor tflite-runtime can be imported."""
+
+    code = "RuntimeUnavailable"
+
+
+class AudioError(MynaError):
+    """The audio sink failed."""
+
+    code = "AudioError"

@@ -1,0 +1,1 @@
+"""Text frontend: normalize → chunk → phonemes → ids, keeping each word's span in the original text."""
