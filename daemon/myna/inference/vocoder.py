@@ -1,0 +1,100 @@
+"""Vocoder: the STFT-predicting graph per frame chunk, then numpy inverse FFT and overlap-add, streamed.
+
+Graph contract: inputs ``mel`` float32 [1, F, M] and ``speaker`` float32 [1, S]; outputs ``stft_real``
+and ``stft_imag`` float32 [1, F, n_fft // 2 + 1].  Like the decoder it runs on F-frame windows with
+``overlap`` context frames on each side and only the middle frames are used.
+
+Synthesis (numpy): each frame t is ``irfft(real + i·imag, n_fft)`` times a periodic Hann window of
+``win_length`` centred in ``n_fft``, added at sample ``t*hop - n_fft/2`` (centred frames), and divided
+by the steady-state window-square sum ``sum(w²)/hop``.  A sample is final once every frame that
+covers it has been added, so after each chunk all samples before ``(last_frame+1)*hop - n_fft/2`` are
+emitted.  The first and last ``n_fft/2`` samples of a chunk fade in and out (fewer frames overlap
+there), which also keeps chunk boundaries free of clicks.  Output is clipped to [-1, 1].
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from .. import errors
+from ..voices import AudioSpec
+from .runtime import Graph
+
+_LOGGER = logging.getLogger(__name__)
+
+
+def hann_window(win_length: int, n_fft: int) -> np.ndarray:
+    """Periodic Hann window of ``win_length`` zero-padded to ``n_fft``, centred."""
+    n = np.arange(win_length, dtype=np.float64)
+    window = 0.5 - 0.5 * np.cos(2.0 * np.pi * n / win_length)
+    padded = np.zeros(n_fft, np.float64)
+    start = (n_fft - win_length) // 2
+    padded[start : start + win_length] = window
+    return padded.astype(np.float32)
+
+
+class Vocoder:
+    """Runs the vocoder graph and turns its STFT frames into finished samples, chunk by chunk."""
+
+    def __init__(self, graph: Graph, audio: AudioSpec, overlap: int) -> None:
+        """Wrap a loaded vocoder Graph and preallocate the overlap-add and output buffers."""
+        self.graph = graph
+        self.frame_chunk = int(graph.inputs["mel"].shape[1])
+        self.overlap = overlap
+        self.hop_frames = self.frame_chunk - 2 * overlap
+        self.hop = audio.hop_length
+        self.n_fft = audio.n_fft
+        if self.hop_frames * self.hop < self.n_fft:
+            raise errors.VoicePackError(
+                f"vocoder chunk of {self.hop_frames} frames is shorter than n_fft {self.n_fft}; use a larger frame_chunk"
+            )
+        window = hann_window(audio.win_length, audio.n_fft)
+        self._window = window
+        self._norm = np.float32(self.hop / float(np.sum(window.astype(np.float64) ** 2)))
+        bins = self.n_fft // 2 + 1
+        self._spectrum = np.zeros((self.hop_frames, bins), np.complex64)
+        self._ola = np.zeros(self.hop_frames * self.hop + self.n_fft, np.float32)
+        self._block = np.zeros(self.hop_frames * self.hop + self.n_fft, np.float32)
+        self._chunk = 0
+        self._total_frames = 0
+
+    def start(self, total_frames: int) -> None:
+        """Begin an utterance of ``total_frames`` frames."""
+        self._ola.fill(0.0)
+        self._chunk = 0
+        self._total_frames = total_frames
+
+    def run(self, mel_window: np.ndarray) -> np.ndarray:
+        """Vocode one window of mel [F, M] (context included); return the samples it finished.
+
+        The returned array is a view of a preallocated buffer, valid until the next call.
+        """
+        np.copyto(self.graph.inputs["mel"][0], mel_window)
+        self.graph.run()
+        k, v, hop, n_fft = self._chunk, self.hop_frames, self.hop, self.n_fft
+        first = k * v
+        count = max(0, min(v, self._total_frames - first))
+        o = self.overlap
+        spectrum = self._spectrum[:count]
+        spectrum.real = self.graph.outputs["stft_real"][0, o : o + count]
+        spectrum.imag = self.graph.outputs["stft_imag"][0, o : o + count]
+        frames = np.fft.irfft(spectrum, n=n_fft, axis=-1).astype(np.float32, copy=False)
+        frames *= self._window
+        ola = self._ola
+        for i in range(count):
+            ola[i * hop : i * hop + n_fft] += frames[i]
+        last = first + v >= self._total_frames
+        # Buffer index 0 is global sample first*hop - n_fft/2.
+        begin = n_fft // 2 if k == 0 else 0
+        end = self._total_frames * hop - first * hop + n_fft // 2 if last else v * hop
+        length = max(0, end - begin)
+        block = self._block[:length]
+        np.multiply(ola[begin:end], self._norm, out=block)
+        np.clip(block, -1.0, 1.0, out=block)
+        # Keep the unfinished tail for the next chunk.
+        ola[:n_fft] = ola[v * hop : v * hop + n_fft]
+        ola[n_fft:] = 0.0
+        self._chunk += 1
+        return block

@@ -1,0 +1,1 @@
+"""Workstation tools: graph building, export and the placeholder voice (never imported by the runtime)."""
