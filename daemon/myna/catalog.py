@@ -1,0 +1,75 @@
+"""Binds installed voices to their pack's synthesizer, built once per pack at the board's tier."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from .engine import BoundVoice, VoiceListing
+from .errors import UnknownVoice
+from .inference.pipeline import Synthesizer
+from .voices import MANIFEST_NAME, VoiceRegistry, choose_tier
+
+_LOGGER = logging.getLogger(__name__)
+
+
+def packaged_voice_dir() -> Path:
+    """The `models/` folder shipped beside the runtime (source checkout or editable install)."""
+    return Path(__file__).resolve().parents[2] / "models"
+
+
+def find_packs(dirs: Iterable[Path]) -> list[Path]:
+    """Each dir is a pack (has a manifest) or a folder of packs; return the pack roots in order."""
+    packs: list[Path] = []
+    for folder in dirs:
+        if (folder / MANIFEST_NAME).is_file():
+            packs.append(folder)
+        elif folder.is_dir():
+            packs.extend(sorted(p for p in folder.iterdir() if (p / MANIFEST_NAME).is_file()))
+    return packs
+
+
+class SynthCatalog:
+    """The engine's view of the voices: listing and binding, interpreters built up front."""
+
+    def __init__(self, registry: VoiceRegistry, *, tier: str, threads: int, default_voice: str | None = None) -> None:
+        self._registry = registry
+        self._synths: dict[str, Synthesizer] = {}
+        # Interpreters are built here, at start-up, so the first request pays no load time.
+        for info in registry.list():
+            voice = registry.get(info.id)
+            pack_id = info.pack_id
+            if pack_id not in self._synths:
+                chosen = choose_tier(voice.pack, tier)
+                self._synths[pack_id] = Synthesizer(voice.pack, chosen, num_threads=threads)
+                _LOGGER.info("voice pack %s: tier %s, %d threads", pack_id, chosen, threads)
+        if default_voice is not None:
+            registry.get(default_voice)
+        self._default = default_voice or registry.default_id
+
+    @classmethod
+    def from_dirs(cls, dirs: Sequence[Path], *, tier: str, threads: int, default_voice: str | None = None) -> "SynthCatalog":
+        """Load every pack found under ``dirs``."""
+        return cls(VoiceRegistry(find_packs(dirs)), tier=tier, threads=threads, default_voice=default_voice)
+
+    @property
+    def default_voice(self) -> str:
+        """Voice used when a request names none."""
+        return self._default
+
+    def listing(self) -> Sequence[VoiceListing]:
+        """Installed voices for ListVoices."""
+        return [VoiceListing(v.id, v.name, v.language) for v in self._registry.list()]
+
+    def bind(self, voice_id: str) -> BoundVoice:
+        """Return the voice ready to speak; UnknownVoice if it is not installed."""
+        voice = self._registry.get(voice_id)
+        synth = self._synths.get(voice.info.pack_id)
+        if synth is None:
+            raise UnknownVoice(f"voice {voice_id[:64]!r} has no loaded model")
+        return BoundVoice(voice_id, synth, voice.adapter)
+
+    def tier_summary(self) -> str:
+        """Tiers in use, e.g. ``placeholder:small``."""
+        return ",".join(f"{pack}:{synth.tier}" for pack, synth in sorted(self._synths.items()))
