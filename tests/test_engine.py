@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import EventLog
+from support import EventLog
 from myna.audio.null import NullSink
 from myna.audio.wav import WavSink
 from myna.cache import AudioCache
