@@ -145,7 +145,7 @@ class VoiceCatalog(Protocol):
 class _Job:
     """Mutable state of one request; only the engine touches it, under its lock."""
 
-    __slots__ = ("id", "text", "options", "voice", "chunks", "seq", "cancel", "postpone", "started")
+    __slots__ = ("id", "text", "options", "voice", "chunks", "seq", "cancel", "postpone", "started", "accepted", "first_audio")
 
     def __init__(self, job_id: int, text: str, options: SpeakOptions, voice: BoundVoice, chunks: list[PhonemeChunk]):
         self.id = job_id
@@ -157,6 +157,8 @@ class _Job:
         self.cancel = threading.Event()
         self.postpone = False
         self.started = False
+        self.accepted = time.monotonic()
+        self.first_audio: float | None = None
 
     @property
     def priority(self) -> Priority:
@@ -199,9 +201,12 @@ class Engine:
         self._closing = False
         self._thread: threading.Thread | None = None
         self._counts = {outcome: 0 for outcome in Outcome}
+        self._last_first_audio_ms = -1.0
+        self._last_first_audio_at = 0.0
         # Grown on demand and then reused: steady-state requests allocate no sample buffers.
         self._scratch_f = np.zeros(0, dtype=np.float32)
         self._scratch_i = np.zeros(0, dtype=np.int16)
+        self._record = np.zeros(0, dtype=np.int16)  # a request's audio on its way into the cache
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -220,6 +225,11 @@ class Engine:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+
+    @property
+    def limits(self) -> EngineLimits:
+        """The limits this engine enforces."""
+        return self._limits
 
     # -- the API front ends call -----------------------------------------------------------
 
@@ -298,6 +308,9 @@ class Engine:
                 "cache_hits": self._cache.hits,
                 "cache_misses": self._cache.misses,
                 "cache_bytes": self._cache.nbytes,
+                "last_first_audio_ms": round(self._last_first_audio_ms, 3),
+                # CLOCK_MONOTONIC is shared by all processes: a client can subtract its own send time.
+                "last_first_audio_monotonic": self._last_first_audio_at,
             }
         )
         return out
@@ -388,6 +401,7 @@ class Engine:
             self._emit(JobEvent(EventKind.STARTED, job.id))
         try:
             self._sink.open(job.voice.renderer.sample_rate)
+            self._sink.mark()
             cached = self._cache.get(job.cache_key)
             if cached is not None:
                 done = self._play_rendering(job, cached)
@@ -414,7 +428,6 @@ class Engine:
         opts = job.options
         gain = np.float32(32767.0 * opts.volume)
         written = 0
-        pieces: list[np.ndarray] = []
         words: list[tuple[int, int, int]] = []
         keep = self._cache.max_bytes > 0
         for chunk in job.chunks:
@@ -436,15 +449,16 @@ class Engine:
                         self._emit(JobEvent(EventKind.WORD, job.id, char_offset=mark[1], char_length=mark[2]))
                         mark = next(pending, None)
                     self._sink.write(pcm)
+                    self._note_first_audio(job)
                     written += len(pcm)
                     if keep:
-                        pieces.append(pcm.copy())
+                        self._keep(pcm, written - len(pcm))
             while mark is not None:
                 self._emit(JobEvent(EventKind.WORD, job.id, char_offset=mark[1], char_length=mark[2]))
                 mark = next(pending, None)
-        if keep and not job.cancel.is_set():
-            samples = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int16)
-            self._cache.put(job.cache_key, Rendering(samples, tuple(words)))
+        if keep and not job.cancel.is_set() and written * 2 <= self._cache.max_bytes:
+            # The cache entry is the one allocation a cache miss makes for its audio.
+            self._cache.put(job.cache_key, Rendering(self._record[:written].copy(), tuple(words)))
         return not job.cancel.is_set()
 
     def _play_rendering(self, job: _Job, rendering: Rendering) -> bool:
@@ -460,10 +474,29 @@ class Engine:
                 self._emit(JobEvent(EventKind.WORD, job.id, char_offset=mark[1], char_length=mark[2]))
                 mark = next(marks, None)
             self._sink.write(part)
+            self._note_first_audio(job)
         for rest in [mark, *marks]:
             if rest is not None:
                 self._emit(JobEvent(EventKind.WORD, job.id, char_offset=rest[1], char_length=rest[2]))
         return not job.cancel.is_set()
+
+    def _keep(self, pcm: np.ndarray, at: int) -> None:
+        end = at + len(pcm)
+        if end > len(self._record):
+            if end * 2 > self._cache.max_bytes:
+                return  # longer than the whole cache: it will not be stored, so don't hold it
+            grown = np.zeros(max(end, 2 * len(self._record)), dtype=np.int16)
+            grown[: len(self._record)] = self._record
+            self._record = grown
+        self._record[at:end] = pcm
+
+    def _note_first_audio(self, job: _Job) -> None:
+        # The sink stamps its first real device write (a full ALSA period), which is what a
+        # listener waits for; measure from the moment speak() accepted the job.
+        if job.first_audio is None and self._sink.first_write_at is not None:
+            job.first_audio = self._sink.first_write_at
+            self._last_first_audio_ms = (job.first_audio - job.accepted) * 1000.0
+            self._last_first_audio_at = job.first_audio
 
     def _to_int16(self, block: np.ndarray, gain: np.float32) -> np.ndarray:
         n = len(block)

@@ -57,6 +57,7 @@ class Vocoder:
         self._spectrum = np.zeros((self.hop_frames, bins), np.complex64)
         self._ola = np.zeros(self.hop_frames * self.hop + self.n_fft, np.float32)
         self._block = np.zeros(self.hop_frames * self.hop + self.n_fft, np.float32)
+        self._frames = np.zeros((self.hop_frames, self.n_fft), np.float32)
         self._chunk = 0
         self._total_frames = 0
 
@@ -80,7 +81,7 @@ class Vocoder:
         spectrum = self._spectrum[:count]
         spectrum.real = self.graph.outputs["stft_real"][0, o : o + count]
         spectrum.imag = self.graph.outputs["stft_imag"][0, o : o + count]
-        frames = np.fft.irfft(spectrum, n=n_fft, axis=-1).astype(np.float32, copy=False)
+        frames = _irfft_into(spectrum, n_fft, self._frames[:count])
         frames *= self._window
         ola = self._ola
         for i in range(count):
@@ -98,3 +99,16 @@ class Vocoder:
         ola[n_fft:] = 0.0
         self._chunk += 1
         return block
+
+
+# NumPy 2 transforms complex64 in single precision straight into a preallocated array; NumPy 1
+# (the tflite-runtime extra for 32-bit boards pins numpy<2) has no ``out=``, so it allocates there.
+_FFT_HAS_OUT = int(np.__version__.split(".")[0]) >= 2
+
+
+def _irfft_into(spectrum: np.ndarray, n_fft: int, out: np.ndarray) -> np.ndarray:
+    """Inverse real FFT of each row of ``spectrum`` into ``out`` (float32), allocating only on NumPy 1."""
+    if _FFT_HAS_OUT:
+        return np.fft.irfft(spectrum, n=n_fft, axis=-1, out=out)
+    out[...] = np.fft.irfft(spectrum, n=n_fft, axis=-1)
+    return out
