@@ -14,13 +14,7 @@ from typing import Any, Iterator, Sequence
 from . import __version__
 from .api import const
 from .config import DaemonConfig, Priority, SpeakOptions
-from .errors import MynaError
-
-
-class DaemonUnavailable(MynaError):
-    """The daemon's socket cannot be reached."""
-
-    code = "Unavailable"
+from .errors import DaemonUnavailable, MynaError
 
 
 class SocketClient:

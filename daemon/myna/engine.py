@@ -29,7 +29,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Hashable, Iterator, Mapping, Protocol, Sequence
+from typing import Any, Callable, Hashable, Iterator, Mapping, Protocol, Sequence
 
 import numpy as np
 
@@ -140,6 +140,22 @@ class VoiceCatalog(Protocol):
     def bind(self, voice_id: str) -> BoundVoice:
         """Return the voice or raise UnknownVoice."""
         ...
+
+
+class SpeechEngine(Protocol):
+    """What front ends call: the Engine below, or a test double."""
+
+    def speak(self, text: str, options: SpeakOptions) -> int: ...
+
+    def stop(self, job_id: int) -> bool: ...
+
+    def stop_all(self) -> None: ...
+
+    def voices(self) -> Sequence[Any]: ...
+
+    def status(self) -> Mapping[str, str | int | float | bool]: ...
+
+    def subscribe(self, callback: Callable[[JobEvent], None]) -> Callable[[], None]: ...
 
 
 class _Job:
@@ -367,7 +383,7 @@ class Engine:
         return False
 
     def _cancel_queued(self, match: Callable[[_Job], bool], cancelled: list[_Job]) -> None:
-        keep = []
+        keep: list[_Job] = []
         for queued in self._queue:
             (cancelled if match(queued) else keep).append(queued)
         self._queue = keep

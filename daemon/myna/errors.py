@@ -12,7 +12,10 @@
     ├── ConfigError              daemon config or board profile is wrong (start-up)
     ├── VoicePackError           a voice pack fails validation (checksum, shape, version)
     ├── RuntimeUnavailable       no TFLite runtime can be imported
-    └── AudioError               the sink could not be opened or written
+    ├── AudioError               the sink could not be opened or written
+    ├── DBusUnavailable          the bus is unreachable or the name is taken (start-up)
+    ├── SocketUnavailable        the socket path is in use or not writable (start-up)
+    └── DaemonUnavailable        client side: mynad's socket cannot be reached
 
 Front ends map ``code`` to ``org.myna.Speech1.Error.<code>`` on D-Bus and to
 ``{"event": "error", "code": ...}`` on the socket.  Codes that are not part of the
@@ -97,3 +100,21 @@ class AudioError(MynaError):
     """The audio sink failed."""
 
     code = "AudioError"
+
+
+class DBusUnavailable(MynaError):
+    """The bus cannot be reached, or the service name is already owned."""
+
+    code = "DBusUnavailable"
+
+
+class SocketUnavailable(MynaError):
+    """The socket cannot be created: the path is in use, not a socket, or not writable."""
+
+    code = "SocketUnavailable"
+
+
+class DaemonUnavailable(MynaError):
+    """Client side: the daemon's socket cannot be reached."""
+
+    code = "Unavailable"

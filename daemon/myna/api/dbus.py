@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from typing import Annotated, Any, Callable, Mapping, Protocol, Sequence, TypeVar
+from typing import Annotated, Any, Callable, Mapping, TypeVar
 
 from dbus_fast import introspection as intr
 from dbus_fast import BusType, DBusError, NameFlag, RequestNameReply, Variant
@@ -14,8 +14,8 @@ from dbus_fast.annotations import DBusBool, DBusDict, DBusSignature, DBusStr, DB
 from dbus_fast.service import ServiceInterface, dbus_method, dbus_signal
 
 from ..config import SpeakOptions
-from ..engine import EventKind, JobEvent
-from ..errors import InvalidOption, MynaError
+from ..engine import EventKind, JobEvent, SpeechEngine
+from ..errors import DBusUnavailable, InvalidOption, MynaError
 from . import const
 
 _LOGGER = logging.getLogger(__name__)
@@ -56,28 +56,6 @@ _ARG_NAMES: Mapping[str, tuple[str, ...]] = {
 
 _INTERNAL_MESSAGE = "internal error; see the daemon log"
 _UINT32_MAX = 0xFFFFFFFF
-
-
-class DBusUnavailable(MynaError):
-    """The bus cannot be reached, or the service name is already owned."""
-
-    code = "DBusUnavailable"
-
-
-class SpeechEngine(Protocol):
-    """The part of the engine this front end calls."""
-
-    def speak(self, text: str, options: SpeakOptions) -> int: ...
-
-    def stop(self, job_id: int) -> bool: ...
-
-    def stop_all(self) -> None: ...
-
-    def voices(self) -> Sequence[Any]: ...
-
-    def status(self) -> Mapping[str, str | int | float | bool]: ...
-
-    def subscribe(self, callback: Callable[[JobEvent], None]) -> Callable[[], None]: ...
 
 
 def options_from_variants(raw: Mapping[str, Any]) -> SpeakOptions:

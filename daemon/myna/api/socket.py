@@ -12,11 +12,11 @@ import os
 import socket
 import stat
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Protocol, Sequence
+from typing import Any, Callable, Mapping
 
 from ..config import SpeakOptions
-from ..engine import EventKind, JobEvent
-from ..errors import BadRequest, InvalidText, MynaError
+from ..engine import EventKind, JobEvent, SpeechEngine
+from ..errors import BadRequest, InvalidText, MynaError, SocketUnavailable
 from . import const
 
 _LOGGER = logging.getLogger(__name__)
@@ -36,28 +36,6 @@ _OPS_FIELDS: Mapping[str, frozenset[str]] = {
 }
 
 RequestId = str | int | float | None
-
-
-class SocketUnavailable(MynaError):
-    """The socket cannot be created: the path is in use, not a socket, or not writable."""
-
-    code = "SocketUnavailable"
-
-
-class SpeechEngine(Protocol):
-    """The part of the engine this front end calls."""
-
-    def speak(self, text: str, options: SpeakOptions) -> int: ...
-
-    def stop(self, job_id: int) -> bool: ...
-
-    def stop_all(self) -> None: ...
-
-    def voices(self) -> Sequence[Any]: ...
-
-    def status(self) -> Mapping[str, str | int | float | bool]: ...
-
-    def subscribe(self, callback: Callable[[JobEvent], None]) -> Callable[[], None]: ...
 
 
 @dataclass(frozen=True)

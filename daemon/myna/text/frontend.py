@@ -85,22 +85,28 @@ class GraphemeFrontend:
 
         def flush() -> PhonemeChunk | None:
             if not words:
-                ids.clear(), word_of.clear()
+                ids.clear()
+                word_of.clear()
                 return None
             chunk = PhonemeChunk(
                 ids=(inv.id_of(phonemes.BOS), *ids, inv.id_of(phonemes.EOS)),
                 word_of=(-1, *word_of, -1),
                 words=tuple(words),
             )
-            ids.clear(), word_of.clear(), words.clear()
+            ids.clear()
+            word_of.clear()
+            words.clear()
             return chunk
 
         for token in tokens:
             if token.span is None:
                 if ids and ids[-1] == inv.id_of(phonemes.WORD_BREAK):
-                    ids.pop(), word_of.pop()
+                    # A pause replaces the word break before it.
+                    ids.pop()
+                    word_of.pop()
                 if len(ids) < room:
-                    ids.append(inv.id_of(token.symbols[0])), word_of.append(-1)
+                    ids.append(inv.id_of(token.symbols[0]))
+                    word_of.append(-1)
                 if token.symbols[0] in _SENTENCE_END:
                     done = flush()
                     if done:
@@ -120,7 +126,8 @@ class GraphemeFrontend:
                 index = len(words) - 1
                 ids.extend(inv.id_of(s) for s in piece)
                 word_of.extend([index] * len(piece))
-                ids.append(inv.id_of(phonemes.WORD_BREAK)), word_of.append(-1)
+                ids.append(inv.id_of(phonemes.WORD_BREAK))
+                word_of.append(-1)
         done = flush()
         if done:
             yield done
