@@ -14,6 +14,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import yaml
 
 from .api.const import ETC_PROFILE_DIR, VENDOR_PROFILE_DIR
+from .datadirs import shipped_dir, shipped_dir_candidates
 from .errors import ConfigError
 
 _LOGGER = logging.getLogger(__name__)
@@ -411,19 +412,11 @@ def vendor_profile_dir() -> Path:
     and the profiles sit at ``<repo>/board_profiles``; an installed package finds them as data
     inside the package, under ``<prefix>/share/myna`` or under ``/usr/share/myna``.
     """
-    here = Path(__file__).resolve().parent
-    candidates: list[Path] = []
-    if here.parent.name == "daemon":
-        candidates.append(here.parent.parent / VENDOR_PROFILE_DIR)
-    candidates += [
-        here / VENDOR_PROFILE_DIR,
-        Path(sys.prefix) / "share" / "myna" / VENDOR_PROFILE_DIR,
-        Path("/usr/share/myna") / VENDOR_PROFILE_DIR,
-    ]
-    for candidate in candidates:
-        if candidate.is_dir():
-            return candidate
-    raise ConfigError("no board_profiles directory found; looked in " + ", ".join(map(str, candidates)))
+    found = shipped_dir(VENDOR_PROFILE_DIR)
+    if found is None:
+        looked = ", ".join(map(str, shipped_dir_candidates(VENDOR_PROFILE_DIR)))
+        raise ConfigError("no board_profiles directory found; looked in " + looked)
+    return found
 
 
 def default_profile_dirs(extra: Sequence[Path] = ()) -> tuple[Path, ...]:

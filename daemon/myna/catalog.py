@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from .engine import BoundVoice, VoiceListing
-from .errors import UnknownVoice
+from .datadirs import shipped_dir, shipped_dir_candidates
+from .errors import UnknownVoice, VoicePackError
 from .inference.pipeline import Synthesizer
 from .voices import MANIFEST_NAME, VoiceRegistry, choose_tier
 
@@ -15,8 +16,11 @@ _LOGGER = logging.getLogger(__name__)
 
 
 def packaged_voice_dir() -> Path:
-    """The `models/` folder shipped beside the runtime (source checkout or editable install)."""
-    return Path(__file__).resolve().parents[2] / "models"
+    """The shipped `models/` folder of voice packs (see datadirs for the install styles)."""
+    found = shipped_dir("models")
+    if found is None:
+        raise VoicePackError("no shipped models directory found; looked in " + ", ".join(map(str, shipped_dir_candidates("models"))))
+    return found
 
 
 def find_packs(dirs: Iterable[Path]) -> list[Path]:
