@@ -254,7 +254,7 @@ class Manifest:
     audio: AudioSpec
     """Sample rate and STFT geometry."""
     phoneme_inventory: InventorySpec
-    """The inventory the graphs expect; must equal the runtime's ``phonemes.CURRENT``."""
+    """The inventory the graphs expect; must be one of the runtime's ``phonemes.INVENTORIES``."""
     tiers: Mapping[str, TierSpec]
     """Tier name (from TIER_ORDER) → graphs; at least one."""
     licence: str
@@ -406,11 +406,11 @@ class VoicePack:
 
 
 def _check_inventory(spec: InventorySpec) -> None:
-    current = phonemes.CURRENT
-    if (spec.name, spec.version, spec.size) != (current.name, current.version, current.size):
+    known = phonemes.INVENTORIES.get((spec.name, spec.version))
+    if known is None or known.size != spec.size:
+        have = ", ".join(f"{inv.name} v{inv.version} ({inv.size} ids)" for inv in phonemes.INVENTORIES.values())
         raise errors.VoicePackError(
-            f"manifest.phoneme_inventory: pack wants {spec.name} v{spec.version} ({spec.size} ids), "
-            f"runtime has {current.name} v{current.version} ({current.size} ids)"
+            f"manifest.phoneme_inventory: pack wants {spec.name} v{spec.version} ({spec.size} ids); runtime has {have}"
         )
 
 

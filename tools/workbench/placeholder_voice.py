@@ -25,6 +25,8 @@ _LOGGER = logging.getLogger(__name__)
 SEED = 20240611
 SAMPLE_RATE = 22050
 HOP = 256
+# The placeholder speaks the grapheme inventory until the English frontend drives it.
+INVENTORY = phonemes.GRAPHEMES_V1
 N_FFT = 1024
 SPEAKER_DIM = 16
 N_MELS = 20
@@ -92,7 +94,7 @@ def _film(g: QuantGraph, rng: np.random.Generator, x: "object", spk: "object", c
 
 def build_encoder(dims: TierDims, rng: np.random.Generator) -> tuple[QuantGraph, np.ndarray, np.ndarray]:
     """Return the encoder graph and its float reference (hidden, pitch) for the next calibration."""
-    p, h, v = dims.phoneme_bucket, dims.hidden, phonemes.CURRENT.size
+    p, h, v = dims.phoneme_bucket, dims.hidden, INVENTORY.size
     ids = np.zeros((CALIBRATION, p), np.int64)
     for n in range(CALIBRATION):
         length = int(rng.integers(p // 4, p + 1))
@@ -220,7 +222,7 @@ def build_pack(out_dir: Path) -> Path:
         adapter = f"{voice_id}.npz"
         write_npz(out_dir / adapter, {"speaker": speaker_vector(index)})
         voice_specs[voice_id] = voices.VoiceSpec(name, "en-US", adapter)
-    inventory = phonemes.CURRENT
+    inventory = INVENTORY
     manifest = voices.Manifest(
         format_version=voices.FORMAT_VERSION,
         pack_id=PACK_ID,

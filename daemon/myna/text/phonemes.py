@@ -1,8 +1,10 @@
-"""The versioned symbol inventory shared by the runtime and the training tools.
+"""The versioned symbol inventories shared by the runtime and the training tools.
 
-Version 1 is the placeholder inventory: graphemes rather than phonemes, used until the
-G2P frontend lands.  A voice pack names the inventory and version it was trained on and
-the loader refuses a mismatch, because ids of another version mean other sounds.
+``myna-arpabet`` v1 is the English phoneme inventory: the 39 ARPAbet phonemes of the CMU
+Pronouncing Dictionary, vowels carrying their lexical stress (0 none, 1 primary, 2 secondary),
+plus padding, boundary and pause tokens.  ``myna-graphemes`` v1 spells letters and is kept so
+that packs built on it still load.  A voice pack names the inventory and version it was trained
+on and the loader refuses a mismatch, because ids of another version mean other sounds.
 """
 
 from __future__ import annotations
@@ -50,4 +52,33 @@ GRAPHEMES_V1 = Inventory(
     symbols=(PAD, BOS, EOS, WORD_BREAK, *PAUSES, "'", *"abcdefghijklmnopqrstuvwxyz", *"0123456789"),
 )
 
-CURRENT = GRAPHEMES_V1
+VOWELS = ("AA", "AE", "AH", "AO", "AW", "AY", "EH", "ER", "EY", "IH", "IY", "OW", "OY", "UH", "UW")
+CONSONANTS = (
+    "B", "CH", "D", "DH", "F", "G", "HH", "JH", "K", "L", "M", "N", "NG", "P",
+    "R", "S", "SH", "T", "TH", "V", "W", "Y", "Z", "ZH",
+)
+STRESSES = ("0", "1", "2")
+PHONEMES = tuple(v + s for v in VOWELS for s in STRESSES) + CONSONANTS
+"""The 69 ARPAbet symbols (15 vowels × 3 stresses + 24 consonants), in id order after the special tokens."""
+
+ARPABET_V1 = Inventory(
+    name="myna-arpabet",
+    version=1,
+    symbols=(PAD, BOS, EOS, WORD_BREAK, *PAUSES, *PHONEMES),
+)
+
+INVENTORIES = {(inv.name, inv.version): inv for inv in (GRAPHEMES_V1, ARPABET_V1)}
+"""Every inventory this runtime can drive, by (name, version)."""
+
+CURRENT = ARPABET_V1
+"""The inventory new voices are trained on."""
+
+
+def inventory(name: str, version: int) -> Inventory:
+    """The inventory (name, version); KeyError when this runtime does not know it."""
+    return INVENTORIES[(name, version)]
+
+
+def is_vowel(symbol: str) -> bool:
+    """True for a stressed or unstressed ARPAbet vowel."""
+    return symbol[:2] in VOWELS and symbol[-1:] in STRESSES
