@@ -10,6 +10,8 @@ from .engine import BoundVoice, VoiceListing
 from .datadirs import shipped_dir, shipped_dir_candidates
 from .errors import UnknownVoice, VoicePackError
 from .inference.pipeline import Synthesizer
+from .text import phonemes
+from .text.frontend import Frontend, make_frontend
 from .voices import MANIFEST_NAME, VoiceRegistry, choose_tier
 
 _LOGGER = logging.getLogger(__name__)
@@ -40,6 +42,8 @@ class SynthCatalog:
     def __init__(self, registry: VoiceRegistry, *, tier: str, threads: int, default_voice: str | None = None) -> None:
         self._registry = registry
         self._synths: dict[str, Synthesizer] = {}
+        self._frontends: dict[str, Frontend] = {}
+        by_inventory: dict[tuple[str, int], Frontend] = {}
         # Interpreters are built here, at start-up, so the first request pays no load time.
         for info in registry.list():
             voice = registry.get(info.id)
@@ -47,6 +51,11 @@ class SynthCatalog:
             if pack_id not in self._synths:
                 chosen = choose_tier(voice.pack, tier)
                 self._synths[pack_id] = Synthesizer(voice.pack, chosen, num_threads=threads)
+                spec = voice.pack.manifest.phoneme_inventory
+                key = (spec.name, spec.version)
+                if key not in by_inventory:
+                    by_inventory[key] = make_frontend(phonemes.inventory(*key), threads=threads)
+                self._frontends[pack_id] = by_inventory[key]
                 _LOGGER.info("voice pack %s: tier %s, %d threads", pack_id, chosen, threads)
         if default_voice is not None:
             registry.get(default_voice)
@@ -72,7 +81,7 @@ class SynthCatalog:
         synth = self._synths.get(voice.info.pack_id)
         if synth is None:
             raise UnknownVoice(f"voice {voice_id[:64]!r} has no loaded model")
-        return BoundVoice(voice_id, synth, voice.adapter)
+        return BoundVoice(voice_id, synth, voice.adapter, self._frontends[voice.info.pack_id])
 
     def tier_summary(self) -> str:
         """Tiers in use, e.g. ``placeholder:small``."""

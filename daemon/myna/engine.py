@@ -38,7 +38,7 @@ from .audio.sink import Sink
 from .cache import AudioCache, Rendering
 from .config import Priority, SpeakOptions
 from .errors import Busy, InvalidText, MynaError
-from .text.frontend import GraphemeFrontend, validate_text
+from .text.frontend import Frontend, validate_text
 from .text.units import PhonemeChunk
 
 _LOGGER = logging.getLogger(__name__)
@@ -113,11 +113,12 @@ class Renderer(Protocol):
 
 @dataclass(frozen=True)
 class BoundVoice:
-    """A voice ready to speak: its pack's renderer plus its adapter tensors."""
+    """A voice ready to speak: the frontend for its inventory, its pack's renderer, its adapter."""
 
     voice_id: str
     renderer: Renderer
     speaker: Mapping[str, np.ndarray]
+    frontend: Frontend
 
 
 @dataclass(frozen=True)
@@ -161,7 +162,7 @@ class SpeechEngine(Protocol):
 class _Job:
     """Mutable state of one request; only the engine touches it, under its lock."""
 
-    __slots__ = ("id", "text", "options", "voice", "chunks", "seq", "cancel", "postpone", "started", "accepted", "first_audio")
+    __slots__ = ("id", "text", "options", "voice", "chunks", "seq", "cancel", "postpone", "started", "accepted", "first_audio", "last_span")
 
     def __init__(self, job_id: int, text: str, options: SpeakOptions, voice: BoundVoice, chunks: list[PhonemeChunk]):
         self.id = job_id
@@ -175,6 +176,7 @@ class _Job:
         self.started = False
         self.accepted = time.monotonic()
         self.first_audio: float | None = None
+        self.last_span: tuple[int, int] | None = None
 
     @property
     def priority(self) -> Priority:
@@ -199,14 +201,12 @@ class Engine:
         *,
         limits: EngineLimits = EngineLimits(),
         cache: AudioCache | None = None,
-        frontend: GraphemeFrontend | None = None,
         info: Mapping[str, str] | None = None,
     ) -> None:
         self._catalog = catalog
         self._sink = sink
         self._limits = limits
         self._cache = cache if cache is not None else AudioCache(0)
-        self._frontend = frontend or GraphemeFrontend()
         self._info = dict(info or {})
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -223,6 +223,7 @@ class Engine:
         self._scratch_f = np.zeros(0, dtype=np.float32)
         self._scratch_i = np.zeros(0, dtype=np.int16)
         self._record = np.zeros(0, dtype=np.int16)  # a request's audio on its way into the cache
+        self._zeros = np.zeros(0, dtype=np.int16)  # silence for SSML breaks
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -253,7 +254,7 @@ class Engine:
         """Queue ``text``; return its job id or raise an input error or Busy."""
         validate_text(text, self._limits.max_text_chars)
         voice = self._catalog.bind(options.voice or self._catalog.default_voice)
-        chunks = list(self._frontend.chunks(text, voice.renderer.max_phonemes, ssml=options.ssml))
+        chunks = list(voice.frontend.chunks(text, voice.renderer.max_phonemes, ssml=options.ssml))
         if not chunks:
             raise InvalidText("text contains nothing speakable")
         cancelled: list[_Job] = []
@@ -412,6 +413,7 @@ class Engine:
             self._finish(job, outcome, code)
 
     def _play(self, job: _Job) -> tuple[Outcome, str | None]:
+        job.last_span = None
         if not job.started:
             job.started = True
             self._emit(JobEvent(EventKind.STARTED, job.id))
@@ -443,58 +445,66 @@ class Engine:
     def _synthesize(self, job: _Job) -> bool:
         opts = job.options
         gain = np.float32(32767.0 * opts.volume)
+        step = self._limits.write_frames
+        keep = self._cache.max_bytes > 0
         written = 0
         words: list[tuple[int, int, int]] = []
-        keep = self._cache.max_bytes > 0
         for chunk in job.chunks:
-            audio = job.voice.renderer.render(chunk, job.voice.speaker, opts.rate, opts.pitch)
-            marks = [
-                (written + start, span.char_offset, span.char_length)
-                for start, span in zip(audio.word_samples, chunk.words)
-            ]
+            renderer = job.voice.renderer
+            audio = renderer.render(chunk, job.voice.speaker, opts.rate * chunk.rate, opts.pitch)
+            marks = [(written + start, span.char_offset, span.char_length) for start, span in zip(audio.word_samples, chunk.words)]
             words.extend(marks)
-            pending = iter(marks)
-            mark = next(pending, None)
-            for block in audio.blocks():
-                for lo in range(0, len(block), self._limits.write_frames):
-                    if job.cancel.is_set():
-                        return False
-                    part = block[lo : lo + self._limits.write_frames]
-                    pcm = self._to_int16(part, gain)
-                    while mark is not None and mark[0] <= written + len(pcm):
-                        self._emit(JobEvent(EventKind.WORD, job.id, char_offset=mark[1], char_length=mark[2]))
-                        mark = next(pending, None)
-                    self._sink.write(pcm)
-                    self._note_first_audio(job)
-                    written += len(pcm)
-                    if keep:
-                        self._keep(pcm, written - len(pcm))
-            while mark is not None:
-                self._emit(JobEvent(EventKind.WORD, job.id, char_offset=mark[1], char_length=mark[2]))
-                mark = next(pending, None)
-        if keep and not job.cancel.is_set() and written * 2 <= self._cache.max_bytes:
+            pcm = (self._to_int16(block[lo : lo + step], gain) for block in audio.blocks() for lo in range(0, len(block), step))
+            silence = self._silence(chunk.silence_after_ms * renderer.sample_rate // 1000, step)
+            written = self._stream(job, itertools.chain(pcm, silence), marks, written, keep)
+            if written < 0:
+                return False
+        if keep and written * 2 <= self._cache.max_bytes:
             # The cache entry is the one allocation a cache miss makes for its audio.
             self._cache.put(job.cache_key, Rendering(self._record[:written].copy(), tuple(words)))
-        return not job.cancel.is_set()
+        return True
 
     def _play_rendering(self, job: _Job, rendering: Rendering) -> bool:
-        marks = iter(rendering.words)
-        mark = next(marks, None)
-        samples = rendering.samples
         step = self._limits.write_frames
-        for lo in range(0, len(samples), step):
+        samples = rendering.samples
+        slices = (samples[lo : lo + step] for lo in range(0, len(samples), step))
+        return self._stream(job, slices, list(rendering.words), 0, keep=False) >= 0
+
+    def _stream(self, job: _Job, pcm: Iterator[np.ndarray], marks: list[tuple[int, int, int]], written: int, keep: bool) -> int:
+        """Write int16 slices to the sink, announcing each word as its first sample goes out.
+
+        Returns the new sample count, or -1 when the job was cancelled on the way.
+        """
+        pending = iter(marks)
+        mark = next(pending, None)
+        for part in pcm:
             if job.cancel.is_set():
-                return False
-            part = samples[lo : lo + step]
-            while mark is not None and mark[0] <= lo + len(part):
-                self._emit(JobEvent(EventKind.WORD, job.id, char_offset=mark[1], char_length=mark[2]))
-                mark = next(marks, None)
+                return -1
+            while mark is not None and mark[0] <= written + len(part):
+                self._word(job, mark)
+                mark = next(pending, None)
             self._sink.write(part)
             self._note_first_audio(job)
-        for rest in [mark, *marks]:
-            if rest is not None:
-                self._emit(JobEvent(EventKind.WORD, job.id, char_offset=rest[1], char_length=rest[2]))
-        return not job.cancel.is_set()
+            if keep:
+                self._keep(part, written)
+            written += len(part)
+        while mark is not None:
+            self._word(job, mark)
+            mark = next(pending, None)
+        return -1 if job.cancel.is_set() else written
+
+    def _word(self, job: _Job, mark: tuple[int, int, int]) -> None:
+        # Spoken words of one written token share its span; announce the span once.
+        span = (mark[1], mark[2])
+        if span != job.last_span:
+            job.last_span = span
+            self._emit(JobEvent(EventKind.WORD, job.id, char_offset=span[0], char_length=span[1]))
+
+    def _silence(self, samples: int, step: int) -> Iterator[np.ndarray]:
+        if len(self._zeros) < step:
+            self._zeros = np.zeros(step, dtype=np.int16)
+        for lo in range(0, samples, step):
+            yield self._zeros[: min(step, samples - lo)]
 
     def _keep(self, pcm: np.ndarray, at: int) -> None:
         end = at + len(pcm)

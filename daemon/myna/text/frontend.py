@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, Protocol
 
 from ..errors import InvalidText, TextTooLong
 from . import phonemes
@@ -41,6 +41,19 @@ def validate_text(text: object, max_chars: int) -> str:
     if not text.strip():
         raise InvalidText("text is empty")
     return text
+
+
+class Frontend(Protocol):
+    """Text → phoneme-id chunks for one symbol inventory."""
+
+    @property
+    def inventory(self) -> Inventory:
+        """The inventory the ids refer to."""
+        ...
+
+    def chunks(self, text: str, bucket: int, ssml: bool = False) -> Iterator[PhonemeChunk]:
+        """Yield chunks of at most ``bucket`` ids; raise InvalidText when nothing is speakable."""
+        ...
 
 
 class GraphemeFrontend:
@@ -137,3 +150,14 @@ def _fold(word: str) -> str:
     """Lower-case and strip accents so that 'Café' spells as c-a-f-e."""
     decomposed = unicodedata.normalize("NFKD", word.lower())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def make_frontend(inventory: Inventory, threads: int = 1) -> Frontend:
+    """Build the frontend that produces ids of ``inventory`` (lexicon and models load here, once)."""
+    if inventory == phonemes.GRAPHEMES_V1:
+        return GraphemeFrontend(inventory)
+    if inventory == phonemes.ARPABET_V1:
+        from .english import EnglishFrontend  # lazy: the lexicon and G2P model load only when needed
+
+        return EnglishFrontend.load(threads=threads)
+    raise ValueError(f"no frontend for inventory {inventory.name} v{inventory.version}")
