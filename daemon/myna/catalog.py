@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -26,14 +27,26 @@ def packaged_voice_dir() -> Path:
 
 
 def find_packs(dirs: Iterable[Path]) -> list[Path]:
-    """Each dir is a pack (has a manifest) or a folder of packs; return the pack roots in order."""
+    """Each dir is a pack (has a manifest) or a folder of packs; return the voice-pack roots in order.
+
+    models/ also holds the frontend's lexicon and G2P model, whose manifests declare no voices.
+    """
     packs: list[Path] = []
     for folder in dirs:
         if (folder / MANIFEST_NAME).is_file():
             packs.append(folder)
         elif folder.is_dir():
-            packs.extend(sorted(p for p in folder.iterdir() if (p / MANIFEST_NAME).is_file()))
+            packs.extend(sorted(p for p in folder.iterdir() if _declares_voices(p / MANIFEST_NAME)))
     return packs
+
+
+def _declares_voices(manifest: Path) -> bool:
+    try:
+        raw = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        # Not readable as JSON: let the pack loader report it precisely if it is a voice pack at all.
+        return manifest.is_file()
+    return isinstance(raw, dict) and "voices" in raw
 
 
 class SynthCatalog:
