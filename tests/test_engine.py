@@ -59,7 +59,7 @@ def test_a_job_reports_queued_started_each_word_and_done(fast: Engine, event_log
     kinds = event_log.kinds(job)
     assert kinds[:2] == [EventKind.QUEUED, EventKind.STARTED] and kinds[-1] is EventKind.FINISHED
     words = [text[e.char_offset : e.char_offset + e.char_length] for e in event_log.events if e.job_id == job and e.kind is EventKind.WORD]
-    assert words == ["Exit", "23B", "then", "left"]
+    assert words == ["Exit", "23", "B", "then", "left"]
 
 
 def test_stopping_the_playing_job_cancels_it_and_the_next_one_plays(paced: Engine, event_log: EventLog) -> None:

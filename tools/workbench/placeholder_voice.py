@@ -25,8 +25,8 @@ _LOGGER = logging.getLogger(__name__)
 SEED = 20240611
 SAMPLE_RATE = 22050
 HOP = 256
-# The placeholder speaks the grapheme inventory until the English frontend drives it.
-INVENTORY = phonemes.GRAPHEMES_V1
+# The placeholder is driven by the English frontend (ARPAbet ids), like the trained voices.
+INVENTORY = phonemes.ARPABET_V1
 N_FFT = 1024
 SPEAKER_DIM = 16
 N_MELS = 20

@@ -61,6 +61,11 @@ class Chunker:
         """Split one sentence into pieces that fit; the request's first piece is kept short."""
         pending = list(self._fit_long_words(sentence))
         limit = self._first if first else self._room
+        if first and _ids_needed(pending) <= min(self._room, limit * 3 // 2) and not _has_hard_cut(pending):
+            # Barely over the first-chunk target: one encode of the whole sentence beats a
+            # second chunk holding a lone word.
+            yield pending
+            return
         while pending:
             if _ids_needed(pending) <= limit and not _has_hard_cut(pending):
                 yield pending
