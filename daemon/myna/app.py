@@ -41,10 +41,10 @@ class Core:
         self.sink.close()
 
 
-def detect_board(config: DaemonConfig, root: Path = Path("/")) -> Detection:
+def detect_board(config: DaemonConfig, root: Path = Path("/"), arch: str | None = None) -> Detection:
     """Load the profile matrix (vendor, then /etc, then config dirs) and pick this board's profile."""
     profiles = load_profiles(default_profile_dirs(config.profile_dirs))
-    return select(profiles, read_facts(root), config.board)
+    return select(profiles, read_facts(root, arch=arch), config.board)
 
 
 def build_core(config: DaemonConfig, *, sink_uri: str | None = None, root: Path = Path("/")) -> Core:

@@ -157,7 +157,7 @@ def _cmd_voices(args: argparse.Namespace) -> int:
 def _cmd_board(args: argparse.Namespace) -> int:
     from .app import detect_board
 
-    detection = detect_board(_local_config(args), Path(args.root))
+    detection = detect_board(_local_config(args), Path(args.root), arch=args.arch)
     profile = detection.profile
     print(f"board:   {profile.name}")
     print(f"why:     {detection.reason}")
@@ -190,6 +190,39 @@ def _cmd_stop(args: argparse.Namespace) -> int:
     return 0 if result.get("stopped") else 1
 
 
+def _lines(text: str) -> Iterator[str]:
+    """The argument, or each line of stdin for '-'."""
+    if text == "-":
+        for line in sys.stdin:
+            yield line.rstrip("\n")
+    else:
+        yield text
+
+
+def _cmd_normalize(args: argparse.Namespace) -> int:
+    from .text.normalize import normalizer_for
+
+    normalizer = normalizer_for(args.language)
+    for line in _lines(args.text):
+        print(normalizer.spoken(line))
+    return 0
+
+
+def _cmd_phonemize(args: argparse.Namespace) -> int:
+    from .text.english import EnglishFrontend
+
+    frontend = EnglishFrontend.load()
+    for line in _lines(args.text):
+        words = frontend.words(line, ssml=args.ssml)
+        if args.verbose:
+            for word in words:
+                print(f"{word.written}\t{word.spoken}\t{' '.join(word.phonemes)}")
+        else:
+            # Words are separated by " | " so multi-phoneme words stay readable.
+            print(" | ".join(" ".join(w.phonemes) for w in words))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `myna` argument parser."""
     parser = argparse.ArgumentParser(prog="myna", description="Talk to the Myna text-to-speech daemon.")
@@ -219,10 +252,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     board = sub.add_parser("board", help="show the detected board profile and why it matched")
     board.add_argument("--root", default="/", help="read /proc and the device tree under this root")
+    board.add_argument("--arch", help="architecture to assume (with --root: another machine's tree)")
     board.set_defaults(func=_cmd_board)
 
     status = sub.add_parser("status", help="show the daemon's status")
     status.set_defaults(func=_cmd_status)
+
+    normalize = sub.add_parser("normalize", help="print the spoken form of a text ('-': each stdin line)")
+    normalize.add_argument("text")
+    normalize.add_argument("--language", default="en-US")
+    normalize.set_defaults(func=_cmd_normalize)
+
+    phonemize = sub.add_parser("phonemize", help="print the phonemes, words separated by ' | ' ('-': stdin lines)")
+    phonemize.add_argument("text")
+    phonemize.add_argument("--ssml", action="store_true", help="the text is SSML")
+    phonemize.add_argument("-v", "--verbose", action="store_true", help="one word per line: written, spoken, phonemes")
+    phonemize.set_defaults(func=_cmd_phonemize)
 
     stop = sub.add_parser("stop", help="stop one job, or everything")
     stop.add_argument("job", nargs="?", type=int)
