@@ -1,0 +1,164 @@
+"""Neural grapheme-to-phoneme for words the lexicon lacks: one fixed-shape INT8 TFLite call per word.
+
+The model (``models/g2p-en``, trained on CMUdict by ``tools/train_g2p.py``) reads up to ``max_letters``
+letter ids and emits CTC logits over ``blank + PHONEMES`` at ``upsample`` positions per letter; greedy
+CTC decoding (collapse repeats, drop blanks) happens here in numpy.  Runtime imports: numpy and the
+TFLite shim only, never torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import errors
+from ..datadirs import shipped_dir
+from ..inference.runtime import Graph
+from ..voices import GraphSpec
+from . import phonemes
+
+_LOGGER = logging.getLogger(__name__)
+
+MANIFEST_NAME = "manifest.json"
+FORMAT = "myna-g2p"
+FORMAT_VERSION = 1
+MAX_INPUT_CHARS = 256
+"""Longer input is cut here: a "word" this long is not a word, and each piece costs a graph call."""
+
+
+@dataclass(frozen=True)
+class G2PManifest:
+    """What ``models/g2p-en/manifest.json`` promises about the graph."""
+
+    letters: str
+    """Letter inventory; id of a letter = its index + 1, 0 pads."""
+    max_letters: int
+    """Letters per graph call (fixed input shape)."""
+    upsample: int
+    """Output positions per letter."""
+    blank: int
+    """CTC blank id (0)."""
+    outputs: tuple[str, ...]
+    """Symbol of output id k is ``outputs[k - 1]`` (k ≠ blank); all from ``phonemes.PHONEMES``."""
+    graph: GraphSpec
+    """The TFLite file, its SHA-256 and fixed I/O."""
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any], where: str = MANIFEST_NAME) -> G2PManifest:
+        """Parse and check; VoicePackError on anything the runtime cannot honour."""
+        try:
+            if raw.get("format") != FORMAT or raw.get("format_version") != FORMAT_VERSION:
+                raise errors.VoicePackError(f"{where}: not a {FORMAT} v{FORMAT_VERSION} manifest")
+            inv = raw["inventory"]
+            if (inv["name"], inv["version"]) != (phonemes.ARPABET_V1.name, phonemes.ARPABET_V1.version):
+                raise errors.VoicePackError(f"{where}: inventory {inv} is not {phonemes.ARPABET_V1.name} v1")
+            outputs = tuple(str(s) for s in raw["outputs"])
+            unknown = sorted(set(outputs) - set(phonemes.PHONEMES))
+            if unknown:
+                raise errors.VoicePackError(f"{where}: output symbols outside the inventory: {unknown}")
+            manifest = cls(str(raw["letters"]), int(raw["max_letters"]), int(raw["upsample"]), int(raw["blank"]),
+                           outputs, GraphSpec.from_dict(raw["graph"], f"{where}.graph"))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise errors.VoicePackError(f"{where}: malformed G2P manifest ({exc!r})") from None
+        letters_in = manifest.graph.input("letters")
+        logits = manifest.graph.output("logits")
+        steps = manifest.max_letters * manifest.upsample
+        if letters_in is None or letters_in.shape != (1, manifest.max_letters) or letters_in.dtype != "int32":
+            raise errors.VoicePackError(f"{where}: graph input 'letters' must be int32 [1, {manifest.max_letters}]")
+        if logits is None or logits.shape != (1, 1, steps, len(outputs) + 1):
+            raise errors.VoicePackError(f"{where}: graph output 'logits' must be [1, 1, {steps}, {len(outputs) + 1}]")
+        return manifest
+
+
+def default_model_dir() -> Path:
+    """The shipped English G2P model directory (``models/g2p-en``)."""
+    root = shipped_dir("models")
+    if root is None:
+        raise errors.VoicePackError("no shipped models directory found")
+    return root / "g2p-en"
+
+
+class NeuralG2P:
+    """Spell a word to ARPAbet with the INT8 G2P graph; one instance per worker thread."""
+
+    def __init__(self, model_dir: Path, num_threads: int = 1) -> None:
+        """Read and validate the manifest, check the graph's SHA-256, and build the Graph once."""
+        model_dir = Path(model_dir)
+        try:
+            raw = json.loads((model_dir / MANIFEST_NAME).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise errors.VoicePackError(f"{model_dir}: cannot read {MANIFEST_NAME}: {exc}") from None
+        self.manifest = G2PManifest.from_dict(raw)
+        path = model_dir / Path(self.manifest.graph.file).name
+        try:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError as exc:
+            raise errors.VoicePackError(f"{model_dir}: cannot read {path.name}: {exc}") from None
+        if digest != self.manifest.graph.sha256:
+            raise errors.VoicePackError(f"{path.name}: sha256 is {digest}, manifest says {self.manifest.graph.sha256}")
+        self.graph = Graph(path, self.manifest.graph, num_threads=num_threads)
+        self.max_letters: int = self.manifest.max_letters
+        self._ids = {c: i + 1 for i, c in enumerate(self.manifest.letters)}
+        self._symbols = ("",) + self.manifest.outputs
+        self._letters = self.graph.inputs["letters"]
+        self._logits = self.graph.outputs["logits"]
+        self._argmax = np.zeros(self.max_letters * self.manifest.upsample, np.intp)
+
+    def pieces(self, word: str) -> list[str]:
+        """Split ``word`` into graph-sized letter runs.
+
+        Accents are stripped (NFKD), case folded; any character outside the letter inventory separates
+        pieces ("x-ray" → "x", "ray").  A piece longer than ``max_letters`` is cut into
+        ``ceil(n / max_letters)`` near-equal parts whose pronunciations are concatenated: a 30-letter
+        compound reads as two 15-letter halves, which keeps each half's context balanced.
+        """
+        text = unicodedata.normalize("NFKD", word[:MAX_INPUT_CHARS]).lower()
+        runs, current = [], []
+        for ch in text:
+            if ch in self._ids:
+                current.append(ch)
+            elif not unicodedata.combining(ch) and current:
+                runs.append("".join(current)); current = []
+        if current:
+            runs.append("".join(current))
+        out = []
+        for run in runs:
+            if not run.strip("'"):
+                continue
+            parts = math.ceil(len(run) / self.max_letters)
+            size = math.ceil(len(run) / parts)
+            out += [run[i : i + size] for i in range(0, len(run), size)]
+        return out
+
+    def predict(self, word: str) -> tuple[str, ...]:
+        """ARPAbet symbols (stress on vowels) for ``word``; () for empty or letter-free input; never raises."""
+        result: list[str] = []
+        for piece in self.pieces(word):
+            result += self._run(piece)
+        return tuple(result)
+
+    def _run(self, piece: str) -> list[str]:
+        self._letters.fill(0)
+        for i, ch in enumerate(piece):
+            self._letters[0, i] = self._ids[ch]
+        self.graph.run()
+        steps = len(piece) * self.manifest.upsample
+        best = self._argmax[:steps]
+        np.argmax(self._logits[0, 0, :steps], axis=-1, out=best)
+        blank = self.manifest.blank
+        out: list[str] = []
+        prev = blank
+        for k in best.tolist():
+            if k != prev and k != blank:
+                out.append(self._symbols[k])
+            prev = k
+        return out
