@@ -172,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--checkpoint", type=Path, default=Path("out/g2p/best.pt"))
     ap.add_argument("--out-dir", type=Path, default=Path("models/g2p-en"))
     ap.add_argument("--calibration-words", type=int, default=800)
+    ap.add_argument("--training-note", default="", help="optimizer/schedule description for the manifest")
     args = ap.parse_args(argv)
     ckpt = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
     cfg = ckpt["config"]
@@ -194,8 +195,13 @@ def main(argv: list[str] | None = None) -> int:
             "wall_minutes": round(history["seconds"] / 60, 1),
             "valid_float_at_best": ckpt["valid"], "target": "first CMUdict pronunciation, CTC loss",
             "optimizer": "AdamW lr 3e-3 wd 0.01, half-epoch warm-up, cosine decay, batch 256 length-bucketed",
-            "curves": "out/g2p/curves.png (not shipped)",
+            "curves": f"{args.checkpoint.parent / 'curves.png'} (not shipped)",
         }
+        if args.training_note:
+            keep["training"]["optimizer"] = args.training_note
+        if "selection" in ckpt:
+            keep["training"]["checkpoint"] = {"file": str(args.checkpoint), "selection": ckpt["selection"],
+                                              "averaged_epochs": ckpt.get("averaged_epochs", [])}
     write_manifest(args.out_dir, cfg, params, keep)
     print(f"wrote {args.out_dir / GRAPH_FILE}: {len(data)} bytes, {params} parameters")
     return 0

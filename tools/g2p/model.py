@@ -32,6 +32,8 @@ class G2PConfig:
     dilations: tuple[int, ...] = (1, 2, 4, 1, 2, 4)
     upsample: int = 2
     dropout: float = 0.1
+    emb_dropout: float = 0.0
+    """Dropout on the upsampled letter embedding (training only; a no-op in the exported graph)."""
 
     def to_dict(self) -> dict:
         """Plain JSON values."""
@@ -44,7 +46,7 @@ class G2PConfig:
         """Inverse of :meth:`to_dict`."""
         raw = dict(raw)
         raw["dilations"] = tuple(raw["dilations"])
-        return cls(**raw)
+        return cls(**raw)  # fields missing from older checkpoints take their defaults
 
 
 class Block(nn.Module):
@@ -74,6 +76,7 @@ class G2PNet(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.emb = nn.Embedding(cfg.n_letters, cfg.upsample * cfg.dim)
+        self.emb_drop = nn.Dropout(cfg.emb_dropout)
         self.blocks = nn.ModuleList(Block(cfg, d) for d in cfg.dilations)
         self.out = nn.Linear(cfg.dim, cfg.n_out)
 
@@ -81,7 +84,7 @@ class G2PNet(nn.Module):
         b, length = ids.shape
         up = self.cfg.upsample
         mask = (ids > 0).repeat_interleave(up, dim=1).unsqueeze(-1).to(torch.float32)
-        x = self.emb(ids).view(b, length * up, self.cfg.dim) * mask
+        x = self.emb_drop(self.emb(ids).view(b, length * up, self.cfg.dim)) * mask
         for block in self.blocks:
             x = block(x, mask)
         return self.out(x)

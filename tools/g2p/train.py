@@ -94,6 +94,56 @@ def plot(history: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def recompute_bn(model: G2PNet, train: list[Entry], batch: int, n_batches: int, seed: int) -> None:
+    """Re-estimate BatchNorm running stats (cumulative average) over training batches, dropout off."""
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+    model.eval()
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None
+        m.train()
+    with torch.no_grad():
+        for i, b in enumerate(make_batches(train, batch, random.Random(seed))):
+            if i >= n_batches:
+                break
+            model(tensors(b, model.cfg.upsample)[0])
+    for m in bns:
+        m.momentum = 0.1
+    model.eval()
+
+
+def average_snapshots(paths: list[Path]) -> dict[str, torch.Tensor]:
+    """Mean of the float weights of several epoch snapshots (SWA-style); BN stats to be recomputed."""
+    states = [torch.load(p, map_location="cpu", weights_only=True)["model"] for p in paths]
+    avg = {}
+    for k, v in states[0].items():
+        avg[k] = sum(s[k] for s in states) / len(states) if v.dtype.is_floating_point else v.clone()
+    return avg
+
+
+def finalize(args: argparse.Namespace, cfg: G2PConfig, train: list[Entry], valid: list[Entry]) -> None:
+    """Pick the best of best.pt and averages of the last k epoch snapshots by validation WER → final.pt."""
+    best = torch.load(args.out / "best.pt", map_location="cpu", weights_only=True)
+    candidates = [("best single epoch %d" % best["epoch"], best["model"], best["valid"]["wer"], best["valid"]["per"], best["epoch"], [])]
+    snaps = sorted(args.out.glob("snap_*.pt"), key=lambda p: int(p.stem.split("_")[1]))
+    for k in args.avg:
+        if k < 2 or k > len(snaps):
+            continue
+        used = snaps[-k:]
+        model = G2PNet(cfg)
+        model.load_state_dict(average_snapshots(used))
+        recompute_bn(model, train, args.batch, args.bn_batches, seed=12345)
+        per, wer, _ = score(predict(model, [e.word for e in valid]), valid)
+        name = f"average of last {k} epoch snapshots"
+        print(f"== {name} ({', '.join(p.stem for p in used)}): valid PER {per:.4f} WER {wer:.4f}", flush=True)
+        candidates.append((name, model.state_dict(), wer, per, int(used[-1].stem.split("_")[1]),
+                           [int(p.stem.split("_")[1]) for p in used]))
+    name, state, wer, per, epoch, used = min(candidates, key=lambda c: (c[2], c[3]))
+    torch.save({"config": cfg.to_dict(), "model": state, "epoch": epoch, "valid": {"per": per, "wer": wer},
+                "averaged_epochs": used, "selection": name}, args.out / "final.pt")
+    print(f"final.pt = {name}: valid PER {per:.4f} WER {wer:.4f}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("out/g2p"))
@@ -103,46 +153,79 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-minutes", type=float, default=45.0, help="stop after the epoch that crosses this")
+    ap.add_argument("--time-schedule-minutes", type=float, default=0.0,
+                    help="if > 0: cosine LR progress = max(step share, wall-time share of this budget); training "
+                         "stops (mid-epoch if need be) when either reaches 1, so the LR reaches zero on time")
     ap.add_argument("--limit-steps", type=int, default=0, help="debug: stop each epoch after N steps")
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--dim", type=int, default=G2PConfig.dim)
+    ap.add_argument("--ffn", type=int, default=G2PConfig.ffn)
+    ap.add_argument("--kernel", type=int, default=G2PConfig.kernel)
+    ap.add_argument("--dilations", default=",".join(map(str, G2PConfig.dilations)))
+    ap.add_argument("--dropout", type=float, default=G2PConfig.dropout)
+    ap.add_argument("--emb-dropout", type=float, default=G2PConfig.emb_dropout)
+    ap.add_argument("--avg", default="", help="e.g. 2,3,4: after training also try averages of the last k epoch "
+                    "snapshots (BatchNorm stats recomputed) and keep the best on validation as final.pt")
+    ap.add_argument("--bn-batches", type=int, default=120)
     args = ap.parse_args(argv)
+    args.avg = [int(k) for k in args.avg.split(",") if k.strip()]
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
     splits = split_entries(load_entries())
     train, valid = splits[TRAIN], splits[VALID]
-    cfg = G2PConfig()
+    cfg = G2PConfig(dim=args.dim, ffn=args.ffn, kernel=args.kernel,
+                    dilations=tuple(int(d) for d in args.dilations.split(",")),
+                    dropout=args.dropout, emb_dropout=args.emb_dropout)
+    last = args.out / "last.pt"
+    state = None
+    if args.resume and last.exists():
+        state = torch.load(last, map_location="cpu", weights_only=False)
+        cfg = G2PConfig.from_dict(state["config"])
     model = G2PNet(cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     steps_per_epoch = math.ceil(len(train) / args.batch)
     total = args.epochs * steps_per_epoch
     warm = steps_per_epoch // 2
-
-    def lr_at(step: int) -> float:
-        if step < warm:
-            return args.lr * (step + 1) / warm
-        return args.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
+    budget_s = args.time_schedule_minutes * 60
 
     history: dict = {"loss": [], "valid": [], "seconds": 0.0}
     epoch = step = 0
     best_wer = float("inf")
-    last = args.out / "last.pt"
-    if args.resume and last.exists():
-        state = torch.load(last, map_location="cpu", weights_only=False)
+    if state is not None:
         model.load_state_dict(state["model"]); opt.load_state_dict(state["opt"])
         epoch, step, history, best_wer = state["epoch"], state["step"], state["history"], state["best_wer"]
         print(f"resumed at epoch {epoch}, step {step}, best valid WER {best_wer:.4f}", flush=True)
-    print(f"params {count_params(model)}, train {len(train)} words, valid {len(valid)}, "
-          f"{steps_per_epoch} steps/epoch, {args.epochs} epochs", flush=True)
-
     t_start = time.time() - history["seconds"]
-    while epoch < args.epochs:
+
+    def progress(step: int) -> float:
+        p = (step - warm) / max(1, total - warm)
+        if budget_s > 0:
+            p = max(p, (time.time() - t_start) / budget_s)
+        return min(1.0, max(0.0, p))
+
+    def lr_at(step: int) -> float:
+        if step < warm:
+            return args.lr * (step + 1) / warm
+        return args.lr * 0.5 * (1 + math.cos(math.pi * progress(step)))
+
+    print(f"config {cfg.to_dict()}", flush=True)
+    print(f"params {count_params(model)}, train {len(train)} words, valid {len(valid)}, "
+          f"{steps_per_epoch} steps/epoch, {args.epochs} epochs"
+          + (f", time-based schedule {args.time_schedule_minutes} min" if budget_s else ""), flush=True)
+
+    stop = False
+    while epoch < args.epochs and not stop:
         model.train()
         rng = random.Random(args.seed * 1000 + epoch)
         running, t0 = [], time.time()
         for i, batch in enumerate(make_batches(train, args.batch, rng)):
             if args.limit_steps and i >= args.limit_steps:
+                break
+            if budget_s > 0 and step >= warm and progress(step) >= 1.0:
+                print(f"time-based schedule done at step {step} (epoch {epoch + 1}, batch {i})", flush=True)
+                stop = True
                 break
             for g in opt.param_groups:
                 g["lr"] = lr_at(step)
@@ -171,6 +254,9 @@ def main(argv: list[str] | None = None) -> int:
             best_wer = wer
             torch.save({"config": cfg.to_dict(), "model": model.state_dict(), "epoch": epoch,
                         "valid": {"per": per, "wer": wer}}, args.out / "best.pt")
+        if args.avg:
+            torch.save({"config": cfg.to_dict(), "model": model.state_dict(), "epoch": epoch,
+                        "valid": {"per": per, "wer": wer}}, args.out / f"snap_{epoch}.pt")
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "epoch": epoch, "step": step,
                     "history": history, "best_wer": best_wer, "config": cfg.to_dict()}, last)
         (args.out / "history.json").write_text(json.dumps(history))
@@ -180,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
         if history["seconds"] / 60 > args.max_minutes:
             print("time budget reached; stopping", flush=True)
             break
+    if args.avg:
+        finalize(args, cfg, train, valid)
     print("done", flush=True)
     return 0
 
