@@ -551,15 +551,3 @@ class Engine:
             except Exception:
                 # A broken listener must not stop speech for everyone else.
                 _LOGGER.exception("event subscriber failed on %s", event.kind.value)
-
-
-def wait_idle(engine: Engine, timeout: float) -> bool:
-    """Poll until the engine has nothing to do (tests, `myna say --local`)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if engine.idle():
-            return True
-        time.sleep(0.005)
-    return engine.idle()
-
-
