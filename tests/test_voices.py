@@ -177,3 +177,14 @@ def test_broken_pack_is_skipped_when_not_strict(pack_dir: Path, tmp_path: Path) 
     assert registry.default_id == "placeholder"
     with pytest.raises(errors.VoicePackError):
         VoiceRegistry([tmp_path / "empty", pack_dir])
+
+
+def test_mel_floor_is_optional_and_checked(pack_dir: Path) -> None:
+    assert VoicePack.load(pack_dir).manifest.audio.mel_floor == 0.0
+    edit_manifest(pack_dir, lambda m: m["audio"].update(mel_floor=-11.5129))
+    manifest = VoicePack.load(pack_dir).manifest
+    assert manifest.audio.mel_floor == pytest.approx(-11.5129)
+    assert manifest.to_dict()["audio"]["mel_floor"] == pytest.approx(-11.5129)
+    edit_manifest(pack_dir, lambda m: m["audio"].update(mel_floor="quiet"))
+    with pytest.raises(errors.VoicePackError, match="mel_floor"):
+        VoicePack.load(pack_dir)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
+import math
 import os
 import zipfile
 from dataclasses import dataclass, field
@@ -26,6 +28,10 @@ TIER_ORDER = TIERS  # one list of tier names, owned by the board matrix
 GRAPH_ROLES = ("encoder", "decoder", "vocoder")
 # Graph inputs the pipeline fills per chunk; every other input comes from the voice's adapter file.
 PIPELINE_INPUTS = frozenset({"phoneme_ids", "frames", "frame_pitch", "mel"})
+# The vocoder's outputs follow one of two conventions (frames × n_fft // 2 + 1 bins each): the STFT's real
+# and imaginary parts (the placeholder), or its natural-log magnitude and an unnormalised phase vector
+# (trained voices: INT8 noise on a log magnitude is a relative error on every bin).
+VOCODER_OUTPUTS = (("stft_real", "stft_imag"), ("log_magnitude", "phase_x", "phase_y"))
 DTYPES = ("float32", "int32", "int8", "int16")
 _MAX_MANIFEST_BYTES = 1 << 20
 _MAX_ADAPTER_BYTES = 16 << 20
@@ -204,6 +210,9 @@ class AudioSpec:
     """FFT size of the vocoder's STFT outputs (bins = n_fft // 2 + 1)."""
     win_length: int
     """Hann window length, centred in n_fft."""
+    mel_floor: float = 0.0
+    """The decoder's mel value for silence; the vocoder's context before and after an utterance is filled
+    with it (a trained voice's natural-log mel floor is ln 1e-5; 0 in a log mel would be a loud frame)."""
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], where: str) -> "AudioSpec":
@@ -211,11 +220,18 @@ class AudioSpec:
         spec = cls(*(_positive(raw, k, where) for k in ("sample_rate", "hop_length", "n_fft", "win_length")))
         if spec.win_length > spec.n_fft or spec.hop_length > spec.win_length:
             raise errors.VoicePackError(f"{where}: need hop_length <= win_length <= n_fft")
-        return spec
+        floor = raw.get("mel_floor", 0.0)
+        if isinstance(floor, bool) or not isinstance(floor, (int, float)) or not math.isfinite(floor):
+            raise errors.VoicePackError(f"{where}.mel_floor: must be a finite number")
+        return dataclasses.replace(spec, mel_floor=float(floor))
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON values."""
-        return {"sample_rate": self.sample_rate, "hop_length": self.hop_length, "n_fft": self.n_fft, "win_length": self.win_length}
+        """Plain JSON values (``mel_floor`` only when set, so older manifests round-trip unchanged)."""
+        out: dict[str, Any] = {"sample_rate": self.sample_rate, "hop_length": self.hop_length, "n_fft": self.n_fft,
+                               "win_length": self.win_length}
+        if self.mel_floor:
+            out["mel_floor"] = self.mel_floor
+        return out
 
 
 @dataclass(frozen=True)
@@ -456,8 +472,14 @@ def _check_contract(manifest: Manifest, tier_name: str, tier: TierSpec) -> None:
     _expect(dec, "outputs", "mel", (1, f, m), f"{where}.decoder")
     bins = manifest.audio.n_fft // 2 + 1
     _expect(voc, "inputs", "mel", (1, f, m), f"{where}.vocoder")
-    _expect(voc, "outputs", "stft_real", (1, f, bins), f"{where}.vocoder")
-    _expect(voc, "outputs", "stft_imag", (1, f, bins), f"{where}.vocoder")
+    names = {t.name for t in voc.outputs}
+    convention = next((c for c in VOCODER_OUTPUTS if set(c) <= names), None)
+    if convention is None:
+        raise errors.VoicePackError(
+            f"{where}.vocoder.outputs: expected {' or '.join(repr(list(c)) for c in VOCODER_OUTPUTS)}, got {sorted(names)}"
+        )
+    for name in convention:
+        _expect(voc, "outputs", name, (1, f, bins), f"{where}.vocoder")
 
 
 def _adapter_inputs(manifest: Manifest) -> dict[str, tuple[int, ...]]:

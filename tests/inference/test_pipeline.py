@@ -93,3 +93,28 @@ def test_interleaving_two_streams_is_refused(tiny: Synthesizer, registry: VoiceR
 def test_bad_rate_is_an_invalid_option(tiny: Synthesizer, registry: VoiceRegistry, chunk_maker: Callable[..., PhonemeChunk]) -> None:
     with pytest.raises(errors.InvalidOption):
         tiny.render(chunk_maker(1), registry.get("placeholder").adapter, rate=0.0)
+
+
+def test_vocoder_context_outside_the_utterance_is_the_packs_mel_floor(
+    tiny: Synthesizer, registry: VoiceRegistry, chunk_maker: Callable[..., PhonemeChunk]
+) -> None:
+    # Spy on the windows the vocoder receives: frames before the start and past the end carry the floor.
+    import dataclasses as dc
+
+    from myna.inference.pipeline import Synthesizer as Synth
+
+    voice = registry.get("placeholder")
+    audio = dc.replace(voice.pack.manifest.audio, mel_floor=-11.5)
+    pack = dc.replace(voice.pack, manifest=dc.replace(voice.pack.manifest, audio=audio))
+    synth = Synth(pack, "tiny")
+    seen: list[np.ndarray] = []
+    original = synth._vocoder.run
+    synth._vocoder.run = lambda window: (seen.append(window.copy()), original(window))[1]  # type: ignore[method-assign]
+    rendered = synth.render(chunk_maker(1, 2), voice.adapter)
+    collect(rendered)
+    overlap = synth._decoder.overlap
+    assert np.all(seen[0][:overlap] == np.float32(-11.5))
+    total = rendered.total_samples // synth.hop_length
+    hop = synth._decoder.hop_frames
+    tail = seen[-1][overlap + total - (len(seen) - 1) * hop :]
+    assert tail.size and np.all(tail == np.float32(-11.5))

@@ -3,7 +3,7 @@
 Uses the hand-written flatbuffer writer (``workbench.tflite_builder``): every op is calibrated on a
 float numpy reference of the network over a batch of training words, so the graph is INT8 inside from
 the GATHER to the last FULLY_CONNECTED, with one DEQUANTIZE to float logits.  BatchNorm is folded into the
-depthwise conv, whose weights are quantized per channel (the fold makes channel ranges differ).
+depthwise conv (``QuantGraph.dilated_depthwise``, weights quantized per channel).
 Graph I/O: ``letters`` int32 [1, max_letters] (ids of ``data.LETTERS`` + 1, 0 pads) →
 ``logits`` float32 [1, 1, max_letters·upsample, 70] (0 = CTC blank, k = ``PHONEMES[k-1]``).
 """
@@ -20,46 +20,12 @@ from typing import Any
 
 import numpy as np
 import tflite
-from workbench.tflite_builder import Node, QuantGraph
+from workbench.tflite_builder import QuantGraph
 
 from .data import LETTERS, TRAIN, encode_word, load_entries, split_entries
 
 MAX_LETTERS = 24
 GRAPH_FILE = "g2p.tflite"
-
-
-class G2PGraph(QuantGraph):
-    """QuantGraph plus a dilated, per-channel-quantized depthwise conv along time."""
-
-    def dilated_depthwise(self, x: Node, w: np.ndarray, b: np.ndarray, dilation: int) -> Node:
-        """Depthwise conv of a [1, 1, T, C] tensor, kernel ``w`` [K, C], SAME padding, no activation."""
-        import tflite as tfl
-
-        kernel, channels = w.shape
-        w_scale = np.maximum(np.abs(w).max(axis=0), 1e-8) / 127.0
-        q = np.clip(np.round(w / w_scale), -127, 127).astype(np.int8)
-        w_index = self.model.tensor(self._name("dw_w"), (1, 1, kernel, channels), tfl.TensorType.INT8,
-                                    q.reshape(1, 1, kernel, channels), scale=list(w_scale),
-                                    zero_point=[0] * channels, quantized_dimension=3)
-        b_scale = x.scale * w_scale
-        qb = np.round(b / b_scale).astype(np.int32)
-        b_index = self.model.tensor(self._name("dw_b"), (channels,), tfl.TensorType.INT32, qb,
-                                    scale=list(b_scale), zero_point=[0] * channels, quantized_dimension=0)
-        taps = q.astype(np.float64) * w_scale
-        pad = dilation * (kernel - 1) // 2
-        seq = x.values[:, 0]
-        padded = np.pad(seq, ((0, 0), (pad, pad), (0, 0)))
-        t = seq.shape[1]
-        values = sum(padded[:, k * dilation : k * dilation + t] * taps[k] for k in range(kernel)) + qb * b_scale
-        out = self._int8("dwconv", values[:, None], x.shape)
-        self.model.op(
-            tfl.BuiltinOperator.DEPTHWISE_CONV_2D, [x.index, w_index, b_index], [out.index],
-            tfl.DepthwiseConv2DOptions, tfl.BuiltinOptions.DepthwiseConv2DOptions,
-            [("Padding", "int8", tfl.Padding.SAME), ("StrideW", "int32", 1), ("StrideH", "int32", 1),
-             ("DepthMultiplier", "int32", 1), ("FusedActivationFunction", "int8", 0),
-             ("DilationWFactor", "int32", dilation), ("DilationHFactor", "int32", 1)],
-        )
-        return out
 
 
 def numpy_weights(state: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
@@ -91,7 +57,7 @@ def build_graph(weights: dict[str, Any], cfg: dict[str, Any], calib: np.ndarray)
     """Emit the INT8 graph bytes."""
     up, dim = cfg["upsample"], cfg["dim"]
     steps = MAX_LETTERS * up
-    g = G2PGraph("g2p_en")
+    g = QuantGraph("g2p_en")
     letters = g.input("letters", (1, MAX_LETTERS), calib, dtype=tflite.TensorType.INT32)
     x = g.reshape(g.gather(weights["emb"], letters), (1, 1, steps, dim))
     mask_table = np.ones((cfg["n_letters"], up)); mask_table[0] = 0.0

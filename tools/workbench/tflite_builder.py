@@ -256,9 +256,14 @@ def _round_up_range(value: float) -> float:
     return math.copysign(math.ceil(mantissa * 16.0) / 16.0 * 2.0**exponent, value)
 
 
-def _act_params(values: np.ndarray) -> tuple[float, int]:
-    lo = _round_up_range(min(float(values.min()), 0.0))
-    hi = _round_up_range(max(float(values.max()), 0.0))
+def _act_params(values: np.ndarray, min_range: float = 0.0) -> tuple[float, int]:
+    lo, hi = min(float(values.min()), 0.0), max(float(values.max()), 0.0)
+    if hi - lo < min_range:
+        # Widen around the values' centre: XNNPACK refuses an ADD whose input scale is under 1/1024 of
+        # its output's, so a near-constant addend (an untrained FiLM β) needs a floor on its range.
+        centre = 0.5 * (hi + lo)
+        lo, hi = min(centre - 0.5 * min_range, 0.0), max(centre + 0.5 * min_range, 0.0)
+    lo, hi = _round_up_range(lo), _round_up_range(hi)
     if hi - lo < 1e-6:
         hi = lo + 1e-6
     scale = (hi - lo) / 255.0
@@ -294,8 +299,8 @@ class QuantGraph:
         self._count += 1
         return f"{stem}_{self._count}"
 
-    def _int8(self, stem: str, values: np.ndarray, shape: tuple[int, ...]) -> Node:
-        scale, zp = _act_params(values)
+    def _int8(self, stem: str, values: np.ndarray, shape: tuple[int, ...], min_range: float = 0.0) -> Node:
+        scale, zp = _act_params(values, min_range)
         index = self.model.tensor(self._name(stem), shape, tflite.TensorType.INT8, scale=[scale], zero_point=[zp])
         return Node(index, _fake_quant(values, scale, zp), shape, scale, zp)
 
@@ -349,15 +354,18 @@ class QuantGraph:
         index = self.model.tensor(self._name(stem), b.shape, tflite.TensorType.INT32, q, scale=[scale], zero_point=[0])
         return index, q.astype(np.float64) * scale
 
-    def fully_connected(self, x: Node, w: np.ndarray, b: np.ndarray, relu: bool = False) -> Node:
-        """y = x·wᵀ + b over the last axis (``w`` is [out, in]); keeps leading dims."""
+    def fully_connected(self, x: Node, w: np.ndarray, b: np.ndarray, relu: bool = False, min_range: float = 0.0) -> Node:
+        """y = x·wᵀ + b over the last axis (``w`` is [out, in]); keeps leading dims.
+
+        ``min_range`` floors the output's quantization range (see ``_act_params``).
+        """
         w_index, w_deq, w_scale = self._weights("fc_w", w)
         b_index, b_deq = self._bias("fc_b", b, x.scale * w_scale)
         values = x.values @ w_deq.T + b_deq
         if relu:
             values = np.maximum(values, 0.0)
         shape = (*x.shape[:-1], w.shape[0])
-        out = self._int8("fc", values, shape)
+        out = self._int8("fc", values, shape, min_range)
         keep = len(x.shape) > 2
         self.model.op(
             tflite.BuiltinOperator.FULLY_CONNECTED, [x.index, w_index, b_index], [out.index],
@@ -419,6 +427,38 @@ class QuantGraph:
              ("DepthMultiplier", "int32", 1),
              ("FusedActivationFunction", "int8", tflite.ActivationFunctionType.RELU if relu else 0),
              ("DilationWFactor", "int32", 1), ("DilationHFactor", "int32", 1)],
+        )
+        return out
+
+    def dilated_depthwise(self, x: Node, w: np.ndarray, b: np.ndarray, dilation: int) -> Node:
+        """Depthwise conv of a [1, 1, T, C] tensor, kernel ``w`` [K, C], SAME padding, no activation.
+
+        Weights are quantized per channel: a BatchNorm folded into the conv makes channel ranges differ
+        by orders of magnitude, and one scale would flatten the small ones to zero.
+        """
+        kernel, channels = w.shape
+        w_scale = np.maximum(np.abs(w).max(axis=0), 1e-8) / 127.0
+        q = np.clip(np.round(w / w_scale), -127, 127).astype(np.int8)
+        w_index = self.model.tensor(self._name("dw_w"), (1, 1, kernel, channels), tflite.TensorType.INT8,
+                                    q.reshape(1, 1, kernel, channels), scale=list(w_scale),
+                                    zero_point=[0] * channels, quantized_dimension=3)
+        b_scale = x.scale * w_scale
+        qb = np.round(b / b_scale).astype(np.int32)
+        b_index = self.model.tensor(self._name("dw_b"), (channels,), tflite.TensorType.INT32, qb,
+                                    scale=list(b_scale), zero_point=[0] * channels, quantized_dimension=0)
+        taps = q.astype(np.float64) * w_scale
+        pad = dilation * (kernel - 1) // 2
+        seq = x.values[:, 0]
+        padded = np.pad(seq, ((0, 0), (pad, pad), (0, 0)))
+        t = seq.shape[1]
+        values = sum(padded[:, k * dilation : k * dilation + t] * taps[k] for k in range(kernel)) + qb * b_scale
+        out = self._int8("dwconv", values[:, None], x.shape)
+        self.model.op(
+            tflite.BuiltinOperator.DEPTHWISE_CONV_2D, [x.index, w_index, b_index], [out.index],
+            tflite.DepthwiseConv2DOptions, tflite.BuiltinOptions.DepthwiseConv2DOptions,
+            [("Padding", "int8", tflite.Padding.SAME), ("StrideW", "int32", 1), ("StrideH", "int32", 1),
+             ("DepthMultiplier", "int32", 1), ("FusedActivationFunction", "int8", 0),
+             ("DilationWFactor", "int32", dilation), ("DilationHFactor", "int32", 1)],
         )
         return out
 

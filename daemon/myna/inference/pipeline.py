@@ -81,6 +81,7 @@ class Synthesizer:
         mels = int(graphs["decoder"].outputs["mel"].shape[2])
         # Mel frames [(k-1)·V, (k+2)·V) around vocoder chunk k: previous, current and next decoder runs.
         self._mel_history = np.zeros((3 * v, mels), np.float32)
+        self._mel_floor = np.float32(pack.manifest.audio.mel_floor)
         self._stream_id = 0
         _LOGGER.info(
             "synthesizer %s/%s: bucket %d, %d-frame chunks, XNNPACK partitions %s",
@@ -136,7 +137,7 @@ class Synthesizer:
         v, mel = self._decoder.hop_frames, self._mel_history
         o = self._decoder.overlap
         chunks = -(-total // v)
-        mel.fill(0.0)
+        mel.fill(self._mel_floor)
         self._vocoder.start(total)
         mel[v : 2 * v] = self._decoder.run(alignment, 0)
         for k in range(chunks):
@@ -145,10 +146,10 @@ class Synthesizer:
             if k + 1 < chunks:
                 mel[2 * v :] = self._decoder.run(alignment, (k + 1) * v)
             else:
-                mel[2 * v :] = 0.0
-            # The vocoder sees silence (zeros) past the utterance's end, as the decoder does.
+                mel[2 * v :] = self._mel_floor
+            # The vocoder sees silence (the mel floor) past the utterance's end and before its start.
             past_end = max(0, total - (k - 1) * v)
-            mel[past_end:] = 0.0
+            mel[past_end:] = self._mel_floor
             block = self._vocoder.run(mel[v - o : 2 * v + o])
             mel[: 2 * v] = mel[v:]
             if block.size:
