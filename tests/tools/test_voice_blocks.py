@@ -1,0 +1,122 @@
+"""FiLMBlock: torch vs numpy reference vs the exported INT8 graph in LiteRT (one XNNPACK partition)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("tflite")
+litert = pytest.importorskip("ai_edge_litert.interpreter")
+
+import tflite  # noqa: E402
+from voice.blocks import FiLMBlock, export_film_block, numpy_block_weights, numpy_film_block  # noqa: E402
+from workbench.tflite_builder import QuantGraph  # noqa: E402
+
+DIM, FFN, KERNEL, DILATION, SPK, T = 32, 96, 5, 2, 16, 48
+
+
+def _random_block(seed: int = 0) -> FiLMBlock:
+    torch.manual_seed(seed)
+    block = FiLMBlock(DIM, FFN, KERNEL, DILATION, SPK)
+    with torch.no_grad():
+        # Trained-looking statistics and a FiLM that really depends on the speaker.
+        block.bn.running_mean.uniform_(-0.3, 0.3)
+        block.bn.running_var.uniform_(0.2, 3.0)
+        block.bn.weight.uniform_(0.5, 1.5)
+        block.bn.bias.uniform_(-0.2, 0.2)
+        block.film.weight.normal_(0.0, 0.1)
+        block.film.bias.normal_(0.0, 0.1)
+        block.fc2.weight.normal_(0.0, 0.1)
+    return block.eval()
+
+
+def _inputs(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    x = rng.normal(0.0, 1.0, (n, T, DIM))
+    spk = rng.normal(0.0, 1.0, (n, SPK))
+    mask = np.ones((n, T, 1))
+    for i in range(n):
+        mask[i, T - int(rng.integers(0, T // 3)) :] = 0.0
+    return x, spk, mask
+
+
+def test_numpy_reference_matches_torch() -> None:
+    block = _random_block()
+    x, spk, mask = _inputs(np.random.default_rng(1), 3)
+    with torch.no_grad():
+        ref = block(torch.from_numpy(x).float(), torch.from_numpy(spk).float(), torch.from_numpy(mask).float()).numpy()
+    got = numpy_film_block(x, spk, mask, numpy_block_weights(block.state_dict(), ""))
+    np.testing.assert_allclose(got, ref, atol=1e-4)
+
+
+def test_state_dict_carries_the_dilation() -> None:
+    weights = numpy_block_weights({f"b.{k}": v for k, v in _random_block().state_dict().items()}, "b.")
+    assert weights["dilation"] == DILATION
+    assert weights["dw_w"].shape == (KERNEL, DIM)
+
+
+def test_int8_graph_tracks_torch_in_one_partition() -> None:
+    block = _random_block()
+    rng = np.random.default_rng(2)
+    cx, cspk, cmask = _inputs(rng, 64)
+    g = QuantGraph("block")
+    x = g.reshape(g.quantize(g.input("x", (1, T, DIM), cx)), (1, 1, T, DIM))
+    spk = g.quantize(g.input("speaker", (1, SPK), cspk))
+    mask = g.reshape(g.quantize(g.input("mask", (1, T, 1), cmask)), (1, 1, T, 1))
+    y = export_film_block(g, x, spk, mask, numpy_block_weights(block.state_dict(), ""))
+    g.dequantize(g.reshape(y, (1, T, DIM)), "y")
+    interp = litert.Interpreter(model_content=g.serialize(), num_threads=1)
+    interp.allocate_tensors()
+    assert sum(op["op_name"] == "DELEGATE" for op in interp._get_ops_details()) == 1
+
+    tx, tspk, tmask = _inputs(rng, 4)
+    names = {d["name"]: d["index"] for d in interp.get_input_details()}
+    out_index = interp.get_output_details()[0]["index"]
+    got, ref = [], []
+    for i in range(len(tx)):
+        for name, value in (("x", tx[i]), ("speaker", tspk[i]), ("mask", tmask[i])):
+            interp.set_tensor(names[name], value[None].astype(np.float32))
+        interp.invoke()
+        got.append(interp.get_tensor(out_index)[0].copy())
+        with torch.no_grad():
+            ref.append(block(*(torch.from_numpy(v[i : i + 1]).float() for v in (tx, tspk, tmask)))[0].numpy())
+    got_a, ref_a = np.stack(got), np.stack(ref)
+    assert np.corrcoef(got_a.ravel(), ref_a.ravel())[0, 1] > 0.99
+    # The residual branch alone (what the block adds) also survives INT8, not just the skip path.
+    branch_got, branch_ref = (got_a - tx * tmask).ravel(), (ref_a - tx * tmask).ravel()
+    assert np.corrcoef(branch_got, branch_ref)[0, 1] > 0.95
+    # Masked frames come out exactly zero.
+    assert np.all(got_a[np.broadcast_to(tmask == 0.0, got_a.shape)] == 0.0)
+
+
+def test_untrained_block_still_exports_to_one_partition() -> None:
+    # A fresh FiLM gives β ≡ 0; without the builder's range floor its ADD leaves the delegate.
+    block = FiLMBlock(DIM, FFN, KERNEL, DILATION, SPK).eval()
+    cx, cspk, _ = _inputs(np.random.default_rng(4), 8)
+    g = QuantGraph("block")
+    x = g.reshape(g.quantize(g.input("x", (1, T, DIM), cx)), (1, 1, T, DIM))
+    spk = g.quantize(g.input("speaker", (1, SPK), cspk))
+    y = export_film_block(g, x, spk, None, numpy_block_weights(block.state_dict(), ""))
+    y = export_film_block(g, y, spk, None, numpy_block_weights(block.state_dict(), ""))
+    g.dequantize(y, "y")
+    interp = litert.Interpreter(model_content=g.serialize(), num_threads=1)
+    interp.allocate_tensors()
+    assert sum(op["op_name"] == "DELEGATE" for op in interp._get_ops_details()) == 1
+
+
+def test_even_kernel_is_refused() -> None:
+    with pytest.raises(ValueError):
+        FiLMBlock(8, 16, 4, 1, 4)
+
+
+def test_graph_uses_only_xnnpack_int8_builtins() -> None:
+    block = _random_block()
+    cx, cspk, _ = _inputs(np.random.default_rng(3), 8)
+    g = QuantGraph("block")
+    x = g.reshape(g.quantize(g.input("x", (1, T, DIM), cx)), (1, 1, T, DIM))
+    spk = g.quantize(g.input("speaker", (1, SPK), cspk))
+    g.dequantize(export_film_block(g, x, spk, None, numpy_block_weights(block.state_dict(), "")), "y")
+    codes = {op.code for op in g.model.ops}
+    assert codes == {tflite.BuiltinOperator.QUANTIZE, tflite.BuiltinOperator.DEQUANTIZE, tflite.BuiltinOperator.RESHAPE,
+                     tflite.BuiltinOperator.DEPTHWISE_CONV_2D, tflite.BuiltinOperator.FULLY_CONNECTED,
+                     tflite.BuiltinOperator.MUL, tflite.BuiltinOperator.ADD}
