@@ -14,8 +14,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="session")
 def placeholder_catalog() -> SynthCatalog:
-    """The shipped placeholder pack at the tiny tier: real LiteRT interpreters, built once."""
-    return SynthCatalog.from_dirs([packaged_voice_dir()], tier="tiny", threads=1)
+    """The shipped placeholder pack at the tiny tier: real LiteRT interpreters, built once.
+
+    Only the placeholder's folder, so a trained pack installed beside it in models/ changes nothing here.
+    """
+    return SynthCatalog.from_dirs([packaged_voice_dir() / "placeholder"], tier="tiny", threads=1)
 
 
 @pytest.fixture

@@ -188,3 +188,23 @@ def test_mel_floor_is_optional_and_checked(pack_dir: Path) -> None:
     edit_manifest(pack_dir, lambda m: m["audio"].update(mel_floor="quiet"))
     with pytest.raises(errors.VoicePackError, match="mel_floor"):
         VoicePack.load(pack_dir)
+
+
+def test_a_trained_pack_beats_the_placeholder_as_default(pack_dir: Path, tmp_path: Path) -> None:
+    assert VoicePack.load(pack_dir).manifest.placeholder
+    trained = Path(shutil.copytree(pack_dir, tmp_path / "trained"))
+
+    def as_trained(m: dict[str, Any]) -> None:
+        del m["placeholder"]
+        m.update(pack_id="trained", default_voice="bob")
+        m["voices"] = {"amy": dict(m["voices"]["placeholder"], name="Amy"), "bob": dict(m["voices"]["placeholder-alt"], name="Bob")}
+
+    edit_manifest(trained, as_trained)
+    assert not VoicePack.load(trained).manifest.placeholder
+    for order in ([pack_dir, trained], [trained, pack_dir]):
+        assert VoiceRegistry(order).default_id == "bob"
+        assert VoiceRegistry(order, default="placeholder").default_id == "placeholder"
+    assert VoiceRegistry([pack_dir]).default_id == "placeholder"
+    edit_manifest(pack_dir, lambda m: m.update(placeholder="yes"))
+    with pytest.raises(errors.VoicePackError, match="manifest.placeholder"):
+        VoicePack.load(pack_dir)

@@ -1,4 +1,16 @@
-"""Binds installed voices to their pack's synthesizer, built once per pack at the board's tier."""
+"""Binds installed voices to their pack's synthesizer, built once per pack at the board's tier.
+
+Packs are searched in the order of the voice directories (the config's ``voice_dirs``, else the shipped
+``models/`` then ``/var/lib/myna/voices``), packs inside one directory by folder name.  The voice a
+request without ``voice`` gets is, first match wins:
+
+1. the config's ``default_voice`` (an error at start-up if it is not installed);
+2. the ``default_voice`` of the first pack whose manifest is not marked ``"placeholder": true``
+   (so a trained pack, e.g. ``models/myna-en``, beats the shipped placeholder once installed);
+3. the placeholder's ``default_voice`` when nothing else is installed.
+
+The placeholder's voices stay installed and selectable by id either way.
+"""
 
 from __future__ import annotations
 

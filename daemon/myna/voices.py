@@ -277,6 +277,9 @@ class Manifest:
     """SPDX licence of the weights."""
     provenance: str
     """Where the weights came from (data sets, teacher models, training run)."""
+    placeholder: bool = False
+    """True for a pack that does not speak (the generated test and bench pack): its default voice is
+    the registry's default only when no other pack is installed.  Written only when true."""
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> "Manifest":
@@ -299,6 +302,9 @@ class Manifest:
         default = _field(raw, "default_voice", str, where)
         if default not in voices:
             raise errors.VoicePackError(f"manifest.default_voice: {default!r} is not one of the pack's voices")
+        placeholder = raw.get("placeholder", False)
+        if not isinstance(placeholder, bool):
+            raise errors.VoicePackError(f"manifest.placeholder: expected bool, got {type(placeholder).__name__}")
         return cls(
             version,
             _field(raw, "pack_id", str, where),
@@ -309,6 +315,7 @@ class Manifest:
             tiers,
             _field(raw, "licence", str, where),
             _field(raw, "provenance", str, where),
+            placeholder,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -323,6 +330,7 @@ class Manifest:
             "tiers": {k: v.to_dict() for k, v in self.tiers.items()},
             "licence": self.licence,
             "provenance": self.provenance,
+            **({"placeholder": True} if self.placeholder else {}),
         }
 
 
@@ -545,12 +553,17 @@ def choose_tier(pack: VoicePack, wanted: str) -> str:
 
 
 class VoiceRegistry:
-    """All voices of one or more pack directories, validated at construction."""
+    """All voices of one or more pack directories, validated at construction.
+
+    The default voice is ``default`` when given, else the ``default_voice`` of the first pack (in
+    ``pack_dirs`` order) whose manifest is not marked ``placeholder``, else that of the first placeholder pack.
+    """
 
     def __init__(self, pack_dirs: Iterable[Path], default: str | None = None, strict: bool = True) -> None:
         """Load every pack; with ``strict`` False a broken pack is logged and skipped instead of raising."""
         self._voices: dict[str, Voice] = {}
         first_default: str | None = None
+        placeholder_default: str | None = None
         for pack_dir in pack_dirs:
             try:
                 pack = VoicePack.load(Path(pack_dir))
@@ -569,11 +582,13 @@ class VoiceRegistry:
                     )
                 info = VoiceInfo(voice_id, spec.name, spec.language, manifest.pack_id, tiers)
                 self._voices[voice_id] = Voice(info, pack, pack.adapters[voice_id])
-            if first_default is None:
+            if manifest.placeholder:
+                placeholder_default = placeholder_default or manifest.default_voice
+            elif first_default is None:
                 first_default = manifest.default_voice
         if default is not None and default not in self._voices:
             raise errors.UnknownVoice(f"default voice {default!r} is not installed")
-        self._default = default if default is not None else first_default
+        self._default = default if default is not None else first_default or placeholder_default
 
     @property
     def default_id(self) -> str:

@@ -193,6 +193,8 @@ phonemes), nothing more.
   byte-identical files; a test checks this.
 - Tiers: `tiny` (64-phoneme bucket, 32-frame chunks) and `small` (128 phonemes, 64 frames).
 - Voices: `placeholder` (default) and `placeholder-alt`, which differ only in their speaker vector.
+- The manifest says `"placeholder": true`: when a trained pack is installed too, its default voice
+  is the daemon's default (this pack stays loadable by voice id).
 - Audio: {sample_rate} Hz, hop {hop}, n_fft {n_fft}.
 - Licence: Apache-2.0 (the same as the code that generates it). No training data was used.
 """
@@ -233,6 +235,7 @@ def build_pack(out_dir: Path) -> Path:
         tiers=tiers,
         licence="Apache-2.0",
         provenance=f"tools/make_placeholder_voice.py, seed {SEED}: random weights, numpy-calibrated INT8; not trained, not speech",
+        placeholder=True,
     )
     text = json.dumps(manifest.to_dict(), indent=2, ensure_ascii=False) + "\n"
     (out_dir / voices.MANIFEST_NAME).write_text(text, encoding="utf-8")

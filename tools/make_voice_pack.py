@@ -1,0 +1,62 @@
+"""Build a trained voice pack (INT8 graphs per tier, adapters, manifest, model card) from acoustic and vocoder checkpoints.
+
+    .venv/bin/python tools/make_voice_pack.py --pack-id myna-en --out models/myna-en --features out/features \\
+        --datacard /work/corpus-run/datacard.json \\
+        --tier small=out/acoustic-small/best.pt,out/vocoder-small/final.pt --default-voice joe
+
+Every ``--tier`` must use an acoustic checkpoint with the same speaker table (see ``tools/voice/pack.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+_TOOLS = Path(__file__).resolve().parent
+# Run from a checkout without installing: the workbench lives under tools/, the runtime under daemon/.
+for _path in (_TOOLS, _TOOLS.parent / "daemon"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+import torch  # noqa: E402
+from voice.pack import PackError, TierSource, build_voice_pack  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse flags, build the pack; exit 2 with one line on stderr when the inputs do not fit together."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pack-id", default="myna-en")
+    ap.add_argument("--out", type=Path, default=None, help="pack folder (default models/<pack-id>)")
+    ap.add_argument("--features", type=Path, default=Path("out/features"), help="calibration and INT8-check data")
+    ap.add_argument("--datacard", type=Path, default=Path("corpus/datacard.json"),
+                    help="the corpus's datacard.json (hours and licences per speaker)")
+    ap.add_argument("--tier", action="append", required=True, metavar="TIER=ACOUSTIC.pt,VOCODER.pt",
+                    help="one per tier, e.g. small=out/acoustic-small/best.pt,out/vocoder-small/final.pt")
+    ap.add_argument("--default-voice", default="joe")
+    ap.add_argument("--voices", default=None, help="comma-separated speaker names (default: all of the acoustic checkpoint)")
+    ap.add_argument("--licence", default="Apache-2.0", help="licence of the weights (SPDX)")
+    ap.add_argument("--calib-chunks", type=int, default=300, help="acoustic calibration utterances")
+    ap.add_argument("--vocoder-windows", type=int, default=256, help="vocoder calibration windows")
+    ap.add_argument("--measure-windows", type=int, default=32, help="vocoder INT8-vs-float windows")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (1: the same bytes on every rebuild)")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    torch.set_num_threads(args.threads)
+    try:
+        tiers = [TierSource.parse(t) for t in args.tier]
+        out = build_voice_pack(
+            args.pack_id, args.out or Path("models") / args.pack_id, args.features, tiers, args.datacard,
+            default_voice=args.default_voice, voice_ids=args.voices.split(",") if args.voices else None,
+            licence=args.licence, calib_chunks=args.calib_chunks, vocoder_windows=args.vocoder_windows,
+            measure_windows=args.measure_windows)
+    except PackError as exc:
+        print(f"make_voice_pack: {exc}", file=sys.stderr)
+        return 2
+    print(out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
