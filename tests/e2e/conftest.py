@@ -49,8 +49,14 @@ def bus(short_dir: Path) -> Iterator[PrivateBus]:
 
 @pytest.fixture(scope="module")
 def no_config(short_dir: Path) -> Path:
-    """A config path that does not exist: defaults, whatever /etc/myna/mynad.yaml says on this machine."""
-    return short_dir / "no-such-config.yaml"
+    """A config with defaults except the voices: the shipped placeholder pack only.
+
+    The placeholder is pinned so these tests neither depend on nor slow down with whichever trained
+    packs ``models/`` holds (and /etc/myna/mynad.yaml on this machine is never read).
+    """
+    path = short_dir / "placeholder-only.yaml"
+    path.write_text(f"voice_dirs:\n  - {Path(__file__).resolve().parents[2] / 'models' / 'placeholder'}\n", encoding="utf-8")
+    return path
 
 
 @pytest.fixture(scope="module")

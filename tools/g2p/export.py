@@ -139,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out-dir", type=Path, default=Path("models/g2p-en"))
     ap.add_argument("--calibration-words", type=int, default=800)
     ap.add_argument("--training-note", default="", help="optimizer/schedule description for the manifest")
+    ap.add_argument("--target-note", default="", help="training target/loss description for the manifest")
     args = ap.parse_args(argv)
     ckpt = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
     cfg = ckpt["config"]
@@ -165,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
         }
         if args.training_note:
             keep["training"]["optimizer"] = args.training_note
+        if args.target_note:
+            keep["training"]["target"] = args.target_note
         if "selection" in ckpt:
             keep["training"]["checkpoint"] = {"file": str(args.checkpoint), "selection": ckpt["selection"],
                                               "averaged_epochs": ckpt.get("averaged_epochs", [])}
