@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import signal
 import sys
 import time
 from pathlib import Path
@@ -126,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-minutes", type=float, default=600.0,
                     help="wall-clock budget: cosine progress = max(step share, time share), so the LR reaches "
                          "zero and training stops on time (counted across resumes)")
+    ap.add_argument("--session-minutes", type=float, default=0.0,
+                    help="stop this run after N minutes (saving last.pt and final.pt) without shortening the "
+                         "--max-minutes schedule, so a later --resume carries on where the LR left off")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--valid-every", type=int, default=1000)
@@ -202,10 +206,19 @@ def main(argv: list[str] | None = None) -> int:
           f"±{cfg.decoder_context} frames", flush=True)
     model.train()
     running: list[dict[str, float]] = []
-    t_log = time.time()
+    t_log = t_session = time.time()
     valid_items = valid or train[: args.batch]
+    stop_requested: list[bool] = []
+    first_step = step
+    # SIGTERM (systemd, kill, a session ending) stops after the current step and saves like a normal end.
+    signal.signal(signal.SIGTERM, lambda *_: stop_requested.append(True))
     for epoch, items in cycle_batches(train, args.batch, args.seed, step):
         if step >= args.steps or (step >= args.warmup and progress() >= 1.0):
+            break
+        over_time = args.session_minutes > 0 and time.time() - t_session > args.session_minutes * 60
+        if stop_requested or (over_time and step > first_step):  # a run always makes progress
+            print(f"stopping this run at step {step} ({'SIGTERM' if stop_requested else '--session-minutes'}); "
+                  "--resume continues the schedule", flush=True)
             break
         for g in opt.param_groups:
             g["lr"] = lr_now()

@@ -189,3 +189,15 @@ def test_runtime_encoder_and_decoder_run_the_exported_graphs(exported: dict[str,
     decoder = Decoder(graphs["decoder"], exported["report"]["overlap"])
     mel = decoder.run(alignment, 0)
     assert mel.shape == (48 - 2 * 8, 80) and np.all(np.isfinite(mel))
+
+
+def test_session_limit_stops_early_and_resume_keeps_the_schedule(trained: dict[str, Any], tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    common = ["--features", str(trained["features"]), "--tier", "tiny", "--out", str(out), "--batch", "4",
+              "--warmup", "2", "--log-every", "1", "--valid-every", "100", "--threads", "1", "--steps", "50"]
+    # A session limit that has already passed: the run stops after its first step but saves everything.
+    assert train_acoustic.main(common + ["--session-minutes", "1e-9"]) == 0
+    assert json.loads((out / "history.json").read_text())["valid"][-1]["step"] == 1
+    assert (out / "final.pt").is_file() and (out / "last.pt").is_file()
+    assert train_acoustic.main(common + ["--session-minutes", "1e-9", "--resume"]) == 0
+    assert [v["step"] for v in json.loads((out / "history.json").read_text())["valid"]] == [1, 2]
