@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import grp
 import os
 import pwd
 import selectors
@@ -22,6 +24,8 @@ from myna.api import const
 POLICY_FILE = Path(__file__).resolve().parents[1] / "systemd" / "org.myna.Speech1.conf"
 ACCESS_DENIED = "org.freedesktop.DBus.Error.AccessDenied"
 TEST_INTERFACE = "org.myna.Test"
+ADMIN_METHODS = ("InstallVoice", "RemoveVoice")
+ADMIN_CALLS = {"InstallVoice": ("/var/lib/myna/incoming/anna.mynavoice",), "RemoveVoice": ("anna",)}
 
 # The default-deny core of Debian's /usr/share/dbus-1/system.conf (trimmed of servicehelper,
 # pidfile, syslog and the system.d includes), so the only holes are the ones our file punches.
@@ -68,6 +72,14 @@ class Speech(ServiceInterface):
     @method()
     def GetStatus(self) -> "s":
         return "idle"
+
+    @method()
+    def InstallVoice(self, path: "s") -> "s":
+        return "anna"
+
+    @method()
+    def RemoveVoice(self, voice_id: "s"):
+        pass
 
 class Secret(ServiceInterface):
     def __init__(self):
@@ -158,9 +170,9 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(scope="module")
-def bus() -> Iterator[Bus]:
-    """Start a private system-type bus that includes the committed policy, and kill it after."""
+@contextlib.contextmanager
+def _private_bus(policy: Path) -> Iterator[Bus]:
+    """A private system-type bus that includes ``policy``; killed on exit."""
     nobody = _unprivileged_prefix()
     if nobody is None:
         pytest.skip("cannot drop to user nobody (neither setpriv nor runuser works here)")
@@ -168,7 +180,7 @@ def bus() -> Iterator[Bus]:
     directory = Path(tempfile.mkdtemp(prefix="myna-bus-"))
     directory.chmod(0o755)
     config = directory / "system.conf"
-    config.write_text(SYSTEM_CONF.format(socket=directory / "bus.sock", policy=POLICY_FILE))
+    config.write_text(SYSTEM_CONF.format(socket=directory / "bus.sock", policy=policy))
     with open(directory / "dbus-daemon.log", "w") as log:
         daemon = subprocess.Popen(
             ["dbus-daemon", f"--config-file={config}", "--nofork", "--print-address=1",
@@ -182,6 +194,13 @@ def bus() -> Iterator[Bus]:
     finally:
         _stop(daemon)
         shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def bus() -> Iterator[Bus]:
+    """Start a private system-type bus that includes the committed policy, and kill it after."""
+    with _private_bus(POLICY_FILE) as private:
+        yield private
 
 
 def _start_service(bus: Bus, prefix: list[str]) -> tuple[subprocess.Popen[str], str]:
@@ -248,15 +267,29 @@ def test_policy_file_is_well_formed_and_narrow() -> None:
     default = [policy for policy in root.iter("policy") if policy.get("context") == "default"]
     assert len(default) == 1
     rules = list(default[0])
-    assert rules and all(rule.tag == "allow" for rule in rules)
+    allows = [rule for rule in rules if rule.tag == "allow"]
+    denies = [rule for rule in rules if rule.tag == "deny"]
+    assert allows and len(allows) + len(denies) == len(rules)
     # Each hole names both our destination and one interface; nothing else is opened.
-    assert {(rule.get("send_destination"), rule.get("send_interface")) for rule in rules} == {
+    assert {(rule.get("send_destination"), rule.get("send_interface")) for rule in allows} == {
         (const.BUS_NAME, const.INTERFACE),
         (const.BUS_NAME, "org.freedesktop.DBus.Introspectable"),
         (const.BUS_NAME, "org.freedesktop.DBus.Properties"),
         (const.BUS_NAME, "org.freedesktop.DBus.Peer"),
     }
-    assert all(set(rule.attrib) == {"send_destination", "send_interface"} for rule in rules)
+    assert all(set(rule.attrib) == {"send_destination", "send_interface"} for rule in allows)
+    # The administrative methods are closed again for everyone, after the allows (order matters) ...
+    assert rules[-len(denies):] == denies
+    admin = [(const.BUS_NAME, const.INTERFACE, member) for member in ADMIN_METHODS]
+    member_rules = lambda rules: [  # noqa: E731
+        (r.get("send_destination"), r.get("send_interface"), r.get("send_member")) for r in rules
+    ]
+    assert member_rules(denies) == admin
+    # ... and opened for root and the admin group only.
+    for attr, name in (("user", "root"), ("group", const.ADMIN_GROUP)):
+        (policy,) = [p for p in root.iter("policy") if p.get(attr) == name]
+        assert member_rules([r for r in policy if r.tag == "allow" and r.get("send_member")]) == admin
+    assert {p.get("group") for p in root.iter("policy") if p.get("group")} == {const.ADMIN_GROUP}
 
 
 def test_nobody_cannot_own_the_name(bus: Bus) -> None:
@@ -313,3 +346,56 @@ def test_call_without_interface_is_denied(bus: Bus, service: None) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ACCESS_DENIED
+
+
+@pytest.mark.parametrize("method", ADMIN_METHODS)
+def test_nobody_cannot_install_or_remove_voices(bus: Bus, service: None, method: str) -> None:
+    _assert_denied(_call_speech(bus, f"{const.INTERFACE}.{method}", *ADMIN_CALLS[method], as_nobody=True))
+
+
+@pytest.mark.parametrize("method", ADMIN_METHODS)
+def test_root_can_install_and_remove_voices(bus: Bus, service: None, method: str) -> None:
+    _assert_allowed(_call_speech(bus, f"{const.INTERFACE}.{method}", *ADMIN_CALLS[method], as_nobody=False))
+
+
+def _stand_in_group() -> tuple[str, int] | None:
+    """An existing group that user nobody is not in, to stand in for myna-admin where sysusers never ran."""
+    for name in ("daemon", "users", "adm", "staff"):
+        try:
+            gid = grp.getgrnam(name).gr_gid
+        except KeyError:
+            continue
+        if gid != pwd.getpwnam("nobody").pw_gid:
+            return name, gid
+    return None
+
+
+@pytest.mark.parametrize("method", ADMIN_METHODS)
+def test_admin_group_can_install_and_remove_voices(method: str, tmp_path: Path) -> None:
+    # The committed file with the group renamed to one that exists here (dbus-daemon drops a policy
+    # for an unknown group): this checks that the group's allow beats the default context's deny.
+    try:
+        name, gid = const.ADMIN_GROUP, grp.getgrnam(const.ADMIN_GROUP).gr_gid
+    except KeyError:
+        stand_in = _stand_in_group()
+        if stand_in is None:
+            pytest.skip(f"no group {const.ADMIN_GROUP!r} and no stand-in group here")
+        name, gid = stand_in
+    policy = tmp_path / "policy.conf"
+    policy.write_text(POLICY_FILE.read_text().replace(f'group="{const.ADMIN_GROUP}"', f'group="{name}"'))
+    policy.chmod(0o644)
+    with _private_bus(policy) as private:
+        proc, reply = _start_service(private, [])
+        try:
+            assert reply == "1"
+            # The bus reads the peer's supplementary groups (SO_PEERGROUPS) when it checks the rule.
+            member = ["setpriv", "--reuid=nobody", "--regid=nogroup", f"--groups={gid}", "--"]
+            for prefix, allowed in ((member, True), (private.nobody, False)):
+                result = subprocess.run(
+                    [*prefix, "gdbus", "call", "--address", private.address, "--dest", const.BUS_NAME, "--object-path",
+                     const.OBJECT_PATH, "--method", f"{const.INTERFACE}.{method}", *ADMIN_CALLS[method]],
+                    capture_output=True, text=True, timeout=30, check=False,
+                )  # fmt: skip
+                _assert_allowed(result) if allowed else _assert_denied(result)
+        finally:
+            _stop(proc)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 RUNTIME_MODULES = [
-    "myna.app", "myna.cli", "myna.engine", "myna.catalog", "myna.voices", "myna.boards",
+    "myna.app", "myna.cli", "myna.engine", "myna.catalog", "myna.voices", "myna.bundles", "myna.boards",
     "myna.inference.pipeline", "myna.inference.runtime", "myna.audio.sink", "myna.audio.alsa",
     "myna.audio.wav", "myna.audio.null", "myna.api.dbus", "myna.api.socket", "myna.text.frontend", "myna.text.english", "myna.text.g2p",
     "myna.text.g2p_neural", "myna.text.lexicon", "myna.text.normalize", "myna.text.ssml", "myna.text.chunk",
@@ -38,6 +38,8 @@ def test_loading_and_running_the_runtime_never_imports_torch_or_gpl_code() -> No
     assert "myna.engine" in loaded and "ai_edge_litert" in {m.split(".")[0] for m in loaded}
     offenders = sorted(m for m in loaded if m.split(".")[0] in FORBIDDEN)
     assert offenders == []
+    # The signature code loads only when a voice bundle is verified, not on every start.
+    assert "cryptography" not in {m.split(".")[0] for m in loaded}
 
 
 def test_no_runtime_source_file_imports_torch_or_the_tools() -> None:

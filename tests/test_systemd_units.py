@@ -118,6 +118,10 @@ def test_unit_directories_match_the_constants(service: dict[str, list[str]]) -> 
         (const.DEFAULT_SOCKET_PATH, "/run", "RuntimeDirectory"),
         (const.DEFAULT_CONFIG_PATH, "/etc", "ConfigurationDirectory"),
         (const.ETC_VOICE_DIR, "/var/lib", "StateDirectory"),
+        # InstallVoice writes here and push_voice stages here: both must be inside the writable state dir.
+        (const.VOICE_STORE_DIR, "/var/lib", "StateDirectory"),
+        (const.INCOMING_DIR, "/var/lib", "StateDirectory"),
+        (const.TRUSTED_KEYS_DIR, "/etc", "ConfigurationDirectory"),
     ]
     for path, base, key in expected:
         assert PurePosixPath(path).parent == PurePosixPath(base) / service[key][-1], key
@@ -134,6 +138,7 @@ def test_sysusers_columns() -> None:
     # Type Name ID GECOS Home Shell
     assert users == [["u", "myna", "-", "Myna text-to-speech daemon", "/var/lib/myna", "-"]]
     assert ["m", "myna", "audio"] in rows
+    assert ["g", const.ADMIN_GROUP, "-"] in rows
     assert all(row[0] in {"u", "g", "m", "r"} for row in rows)
 
 
@@ -143,9 +148,12 @@ def test_tmpfiles_columns(service: dict[str, list[str]]) -> None:
         # Type Path Mode User Group Age [Argument]
         assert len(row) in (6, 7), row
         assert row[0] == "d" and row[1].startswith("/"), row
-        assert re.fullmatch(r"0[0-7]{3}", row[2]), row
-        assert row[3:5] == ["myna", "myna"], row
+        assert re.fullmatch(r"[01][0-7]{3}", row[2]), row
+        assert row[3] == "myna", row
+        # Everything is group myna except the drop box, where voice admins may create (not list) files.
+        assert row[4] == (const.ADMIN_GROUP if row[1] == const.INCOMING_DIR else "myna"), row
     modes = {row[1]: row[2] for row in rows}
+    assert modes[const.INCOMING_DIR] == "1730"
     # Same modes as the unit, so systemd and systemd-tmpfiles never flip them back and forth.
     assert modes["/run/myna"] == service["RuntimeDirectoryMode"][-1]
     assert modes["/var/lib/myna"] == service["StateDirectoryMode"][-1]
@@ -223,3 +231,6 @@ def test_sysusers_and_tmpfiles_apply_to_an_empty_root(tmp_path: Path) -> None:
     for path, mode in [("run/myna", 0o750), ("var/lib/myna", 0o755), ("var/lib/myna/voices", 0o755)]:
         info = (root / path).stat()
         assert (info.st_uid, info.st_gid, info.st_mode & 0o7777) == (uid, gid, mode), path
+    admin_gid = int(groups[const.ADMIN_GROUP][2])
+    info = (root / const.INCOMING_DIR.lstrip("/")).stat()
+    assert (info.st_uid, info.st_gid, info.st_mode & 0o7777) == (uid, admin_gid, 0o1730)

@@ -14,6 +14,7 @@ from typing import Any, Sequence
 from . import __version__, sdnotify
 from .api import const
 from .audio.sink import Sink, SinkSpec, open_sink
+from .bundles import VoiceStore
 from .boards import Detection, default_profile_dirs, load_profiles, read_facts, select
 from .cache import AudioCache
 from .config import DaemonConfig
@@ -52,7 +53,12 @@ def build_core(config: DaemonConfig, *, sink_uri: str | None = None, root: Path 
     detection = detect_board(config, root)
     profile = detection.profile
     voice_dirs = list(config.voice_dirs) or [packaged_voice_dir(), Path(const.ETC_VOICE_DIR)]
-    catalog = SynthCatalog.from_dirs(voice_dirs, tier=profile.tier, threads=profile.threads, default_voice=config.default_voice)
+    store = VoiceStore(config.voice_store_dir or Path(const.VOICE_STORE_DIR))
+    trusted = config.trusted_keys_dir or Path(const.TRUSTED_KEYS_DIR)
+    catalog = SynthCatalog.from_dirs(
+        voice_dirs, tier=profile.tier, threads=profile.threads, default_voice=config.default_voice,
+        store=store, trusted_keys_dir=trusted,
+    )  # fmt: skip
     spec = SinkSpec.parse(sink_uri or config.sink or "alsa")
     sink = open_sink(spec, period_frames=profile.period_frames, periods=profile.periods, default_alsa_device=profile.alsa_device)
     cache = AudioCache(profile.cache_mb * 1024 * 1024)

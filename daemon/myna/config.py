@@ -136,6 +136,10 @@ class DaemonConfig:
     """Serve D-Bus at all."""
     socket_group: str | None = None
     """Group that owns the socket (mode 0660), e.g. ``audio``."""
+    voice_store_dir: Path | None = None
+    """Where InstallVoice keeps installed voice bundles; None means /var/lib/myna/voices."""
+    trusted_keys_dir: Path | None = None
+    """Folder of ``*.pub`` keys whose bundle signatures are accepted; None means /etc/myna/trusted_keys."""
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> "DaemonConfig":
@@ -152,6 +156,9 @@ class DaemonConfig:
         for key in ("profile_dirs", "voice_dirs"):
             if key in values:
                 values[key] = tuple(Path(p) for p in values[key])
+        for key in ("voice_store_dir", "trusted_keys_dir"):
+            if values.get(key) is not None:
+                values[key] = Path(values[key])
         return cls(**values)
 
     @classmethod
@@ -169,7 +176,10 @@ class DaemonConfig:
         out: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            out[f.name] = [str(p) for p in value] if isinstance(value, tuple) else value
+            if isinstance(value, tuple):
+                out[f.name] = [str(p) for p in value]
+            else:
+                out[f.name] = str(value) if isinstance(value, Path) else value
         return out
 
     def with_overrides(self, **changes: Any) -> "DaemonConfig":

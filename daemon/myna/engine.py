@@ -16,7 +16,8 @@ progress      like notification, but kept queued (only the newest) until speech
               is free, so the last progress report is always heard
 ============  ===================================================================
 
-Front ends call ``speak``/``stop``/``stop_all``/``voices``/``status`` from any thread;
+Front ends call ``speak``/``stop``/``stop_all``/``voices``/``status`` and
+``install_voice``/``remove_voice`` from any thread;
 events are delivered to subscribers on the worker thread (or on the caller's thread
 for ``queued`` and for jobs cancelled before they started).
 """
@@ -142,6 +143,14 @@ class VoiceCatalog(Protocol):
         """Return the voice or raise UnknownVoice."""
         ...
 
+    def install_voice(self, path: str) -> str:
+        """Verify and install the voice bundle at ``path``; return its voice id."""
+        ...
+
+    def remove_voice(self, voice_id: str) -> None:
+        """Uninstall an installed voice."""
+        ...
+
 
 class SpeechEngine(Protocol):
     """What front ends call: the Engine below, or a test double."""
@@ -157,6 +166,10 @@ class SpeechEngine(Protocol):
     def status(self) -> Mapping[str, str | int | float | bool]: ...
 
     def subscribe(self, callback: Callable[[JobEvent], None]) -> Callable[[], None]: ...
+
+    def install_voice(self, path: str) -> str: ...
+
+    def remove_voice(self, voice_id: str) -> None: ...
 
 
 class _Job:
@@ -304,6 +317,18 @@ class Engine:
     def voices(self) -> list[VoiceListing]:
         """The installed voices."""
         return list(self._catalog.listing())
+
+    def install_voice(self, path: str) -> str:
+        """Install a signed voice bundle (blocking: file I/O and checks; call it off the event loop)."""
+        voice_id = self._catalog.install_voice(path)
+        # Cached audio is keyed by voice id: a replaced voice must not replay the old one's audio.
+        self._cache.clear()
+        return voice_id
+
+    def remove_voice(self, voice_id: str) -> None:
+        """Uninstall an installed voice; jobs already queued with it still finish."""
+        self._catalog.remove_voice(voice_id)
+        self._cache.clear()
 
     def status(self) -> dict[str, str | int | float | bool]:
         """A snapshot for GetStatus and `myna status`."""

@@ -8,6 +8,10 @@
     ├── UnknownVoice             no such voice installed
     ├── InvalidOption            unknown option name, wrong type or out of range
     ├── Busy                     the queue is full
+    ├── BundleInvalid            a voice bundle is malformed (container, fields, tensors, path)
+    ├── BundleUntrusted          a voice bundle is unsigned, signed by an unknown key, or tampered with
+    ├── BundleIncompatible       a voice bundle does not fit the installed base model
+    ├── VoiceNotRemovable        a pack's built-in voice or the default voice cannot be removed
     ├── BadRequest               socket only: malformed JSON, unknown op, line too long
     ├── ConfigError              daemon config or board profile is wrong (start-up)
     ├── VoicePackError           a voice pack fails validation (checksum, shape, version)
@@ -24,7 +28,10 @@ public D-Bus contract (ConfigError, VoicePackError, ...) surface as ``Internal``
 
 from __future__ import annotations
 
-PUBLIC_CODES = ("InvalidText", "TextTooLong", "UnknownVoice", "InvalidOption", "Busy", "Internal")
+PUBLIC_CODES = (
+    "InvalidText", "TextTooLong", "UnknownVoice", "InvalidOption", "Busy", "Internal",
+    "BundleInvalid", "BundleUntrusted", "BundleIncompatible", "VoiceNotRemovable",
+)
 
 
 class MynaError(Exception):
@@ -70,6 +77,30 @@ class Busy(MynaError):
     """The job queue is full; try again later."""
 
     code = "Busy"
+
+
+class BundleInvalid(MynaError):
+    """A voice bundle cannot be read: not a bundle, bad fields, wrong tensors, unsafe paths, too large."""
+
+    code = "BundleInvalid"
+
+
+class BundleUntrusted(MynaError):
+    """A voice bundle is unsigned, signed by a key the device does not trust, or altered after signing."""
+
+    code = "BundleUntrusted"
+
+
+class BundleIncompatible(MynaError):
+    """A voice bundle was made for another base model, or its voice id belongs to a built-in voice."""
+
+    code = "BundleIncompatible"
+
+
+class VoiceNotRemovable(MynaError):
+    """The voice is built into a pack, or it is the daemon's default voice."""
+
+    code = "VoiceNotRemovable"
 
 
 class BadRequest(MynaError):

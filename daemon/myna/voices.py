@@ -34,7 +34,7 @@ PIPELINE_INPUTS = frozenset({"phoneme_ids", "frames", "frame_pitch", "mel"})
 VOCODER_OUTPUTS = (("stft_real", "stft_imag"), ("log_magnitude", "phase_x", "phase_y"))
 DTYPES = ("float32", "int32", "int8", "int16")
 _MAX_MANIFEST_BYTES = 1 << 20
-_MAX_ADAPTER_BYTES = 16 << 20
+MAX_ADAPTER_BYTES = 16 << 20
 
 
 def _field(raw: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
@@ -333,6 +333,22 @@ class Manifest:
             **({"placeholder": True} if self.placeholder else {}),
         }
 
+    def compatibility_hash(self) -> str:
+        """Hex SHA-256 naming the base model an adapter is made for: pack id, inventory, audio, every graph.
+
+        A voice bundle carries it; a bundle for another pack, another inventory or retrained graphs
+        (any graph's sha256 differs) does not fit, even where the tensor shapes happen to agree.
+        """
+        identity = {
+            "scheme": "myna-base-compatibility-v1",
+            "pack_id": self.pack_id,
+            "phoneme_inventory": self.phoneme_inventory.to_dict(),
+            "audio": self.audio.to_dict(),
+            "graphs": {tier: {role: g.sha256 for role, g in spec.graphs.items()} for tier, spec in self.tiers.items()},
+        }
+        canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+        return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
 
 def pack_file(root: Path, name: str, where: str) -> Path:
     """Resolve ``name`` strictly inside ``root``; raise VoicePackError on any path trickery or absence."""
@@ -371,6 +387,8 @@ class VoiceInfo:
     """The pack the voice comes from."""
     tiers: tuple[str, ...]
     """Tiers the pack offers, smallest first."""
+    from_bundle: bool = False
+    """Installed from a signed voice bundle (InstallVoice) rather than shipped inside the pack."""
 
 
 @dataclass(frozen=True)
@@ -490,7 +508,7 @@ def _check_contract(manifest: Manifest, tier_name: str, tier: TierSpec) -> None:
         _expect(voc, "outputs", name, (1, f, bins), f"{where}.vocoder")
 
 
-def _adapter_inputs(manifest: Manifest) -> dict[str, tuple[int, ...]]:
+def adapter_inputs(manifest: Manifest) -> dict[str, tuple[int, ...]]:
     """Every graph input the adapter must supply, with the one shape all graphs agree on."""
     wanted: dict[str, tuple[int, ...]] = {}
     for tier_name, tier in manifest.tiers.items():
@@ -511,23 +529,30 @@ def _adapter_inputs(manifest: Manifest) -> dict[str, tuple[int, ...]]:
 def _load_adapter(root: Path, manifest: Manifest, voice_id: str, voice: VoiceSpec) -> Mapping[str, np.ndarray]:
     where = f"manifest.voices.{voice_id}.adapter"
     path = pack_file(root, voice.adapter, where)
-    if path.stat().st_size > _MAX_ADAPTER_BYTES:
-        raise errors.VoicePackError(f"{where}: {voice.adapter} is larger than {_MAX_ADAPTER_BYTES} bytes")
+    if path.stat().st_size > MAX_ADAPTER_BYTES:
+        raise errors.VoicePackError(f"{where}: {voice.adapter} is larger than {MAX_ADAPTER_BYTES} bytes")
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: np.array(archive[key]) for key in archive.files}
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise errors.VoicePackError(f"{where}: {voice.adapter} is not a readable .npz without pickles: {exc}") from None
-    wanted = _adapter_inputs(manifest)
+    return check_adapter(arrays, adapter_inputs(manifest), f"{where}: {voice.adapter}")
+
+
+def check_adapter(
+    arrays: Mapping[str, np.ndarray],
+    wanted: Mapping[str, tuple[int, ...]],
+    where: str,
+    error: type[errors.MynaError] = errors.VoicePackError,
+) -> Mapping[str, np.ndarray]:
+    """Check adapter arrays against the graphs' inputs (names, float32, shapes, finite); freeze and return them."""
     if set(arrays) != set(wanted):
-        raise errors.VoicePackError(f"{where}: {voice.adapter} holds {sorted(arrays)}, graphs need {sorted(wanted)}")
+        raise error(f"{where} holds {sorted(arrays)}, graphs need {sorted(wanted)}")
     for key, array in arrays.items():
         if array.dtype != np.float32 or array.shape != wanted[key]:
-            raise errors.VoicePackError(
-                f"{where}: {voice.adapter}[{key!r}] is {array.dtype}{list(array.shape)}, expected float32{list(wanted[key])}"
-            )
+            raise error(f"{where}[{key!r}] is {array.dtype}{list(array.shape)}, expected float32{list(wanted[key])}")
         if not np.all(np.isfinite(array)):
-            raise errors.VoicePackError(f"{where}: {voice.adapter}[{key!r}] has non-finite values")
+            raise error(f"{where}[{key!r}] has non-finite values")
         array.setflags(write=False)
     return arrays
 
@@ -562,6 +587,7 @@ class VoiceRegistry:
     def __init__(self, pack_dirs: Iterable[Path], default: str | None = None, strict: bool = True) -> None:
         """Load every pack; with ``strict`` False a broken pack is logged and skipped instead of raising."""
         self._voices: dict[str, Voice] = {}
+        self._packs: dict[str, VoicePack] = {}
         first_default: str | None = None
         placeholder_default: str | None = None
         for pack_dir in pack_dirs:
@@ -574,6 +600,7 @@ class VoiceRegistry:
                 continue
             manifest = pack.manifest
             tiers = tuple(manifest.tiers)
+            self._packs.setdefault(manifest.pack_id, pack)
             for voice_id, spec in manifest.voices.items():
                 if voice_id in self._voices:
                     raise errors.VoicePackError(
@@ -607,3 +634,25 @@ class VoiceRegistry:
             return self._voices[voice_id]
         except KeyError:
             raise errors.UnknownVoice(f"voice {voice_id[:64]!r} is not installed") from None
+
+    def packs(self) -> Mapping[str, VoicePack]:
+        """Loaded packs by pack id: the base models installed voices may bind to."""
+        return dict(self._packs)
+
+    def put(self, voice: Voice) -> None:
+        """Add or replace an installed (bundle) voice; a pack's own voice is never replaced."""
+        current = self._voices.get(voice.info.id)
+        if not voice.info.from_bundle or current is not None and not current.info.from_bundle:
+            raise errors.BundleIncompatible(f"voice id {voice.info.id!r} belongs to pack {voice.info.pack_id!r}")
+        self._voices = {**self._voices, voice.info.id: voice}
+
+    def remove(self, voice_id: str) -> Voice:
+        """Forget an installed (bundle) voice; UnknownVoice or VoiceNotRemovable otherwise."""
+        voice = self.get(voice_id)
+        if not voice.info.from_bundle:
+            raise errors.VoiceNotRemovable(
+                f"voice {voice_id!r} is built into pack {voice.info.pack_id!r}; only installed bundles can be removed"
+            )
+        # A new dict, not an in-place delete: readers on other threads iterate a stable snapshot.
+        self._voices = {k: v for k, v in self._voices.items() if k != voice_id}
+        return voice

@@ -18,7 +18,7 @@ import pytest
 
 from myna.config import SpeakOptions
 from myna.engine import EventKind, JobEvent, Outcome
-from myna.errors import Busy, UnknownVoice
+from myna.errors import Busy, UnknownVoice, VoiceNotRemovable
 from myna.text.frontend import validate_text
 
 _T = TypeVar("_T")
@@ -103,6 +103,25 @@ class RecordingEngine:
         with self._lock:
             waiting = len(self._pending)
         return {"version": "test", "queue_length": waiting, "queue_max": self.queue_max, "rtf": 0.25, "busy": waiting > 0}
+
+    def install_voice(self, path: str) -> str:
+        """Pretend ``path`` (``/…/<id>.mynavoice``) holds voice ``<id>``; the real checks live in myna.bundles."""
+        self.calls.append(("install_voice", path))
+        self._maybe_fail()
+        voice_id = Path(path).name.removesuffix(".mynavoice")
+        if voice_id not in {v.id for v in self.voice_list}:
+            self.voice_list.append(FakeVoice(voice_id, voice_id.title(), "en-US"))
+        return voice_id
+
+    def remove_voice(self, voice_id: str) -> None:
+        """Forget an installed voice; the built-in ``amy`` and ``joe`` are not removable."""
+        self.calls.append(("remove_voice", voice_id))
+        self._maybe_fail()
+        if voice_id not in {v.id for v in self.voice_list}:
+            raise UnknownVoice(f"voice {voice_id!r} is not installed")
+        if voice_id in ("amy", "joe"):
+            raise VoiceNotRemovable(f"voice {voice_id!r} is built into a pack")
+        self.voice_list = [v for v in self.voice_list if v.id != voice_id]
 
     def subscribe(self, callback: Callable[[JobEvent], None]) -> Callable[[], None]:
         with self._lock:

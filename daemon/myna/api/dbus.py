@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from typing import Annotated, Any, Callable, Mapping, TypeVar
+from typing import Annotated, Any, Awaitable, Callable, Mapping, TypeVar
 
 from dbus_fast import introspection as intr
 from dbus_fast import BusType, DBusError, NameFlag, RequestNameReply, Variant
@@ -13,7 +13,8 @@ from dbus_fast.aio import MessageBus
 from dbus_fast.annotations import DBusBool, DBusDict, DBusSignature, DBusStr, DBusUInt64
 from dbus_fast.service import ServiceInterface, dbus_method, dbus_signal
 
-from ..config import SpeakOptions
+from ..bundles import MAX_PATH_CHARS
+from ..config import MAX_VOICE_ID, SpeakOptions
 from ..engine import EventKind, JobEvent, SpeechEngine
 from ..errors import DBusUnavailable, InvalidOption, MynaError
 from . import const
@@ -49,6 +50,8 @@ _ARG_NAMES: Mapping[str, tuple[str, ...]] = {
     "Stop": ("job_id", "stopped"),
     "ListVoices": ("voices",),
     "GetStatus": ("status",),
+    "InstallVoice": ("path", "voice_id"),
+    "RemoveVoice": ("voice_id",),
     "JobStarted": ("job_id",),
     "JobFinished": ("job_id", "outcome"),
     "WordBoundary": ("job_id", "char_offset", "char_length"),
@@ -109,6 +112,30 @@ def _translated(fn: Callable[..., _T]) -> Callable[..., _T]:
     return wrapper
 
 
+def _translated_async(fn: Callable[..., Awaitable[_T]]) -> Callable[..., Awaitable[_T]]:
+    """``_translated`` for coroutine methods."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: Any, **kwargs: Any) -> _T:
+        try:
+            return await fn(*args, **kwargs)
+        except DBusError:
+            raise
+        except MynaError as err:
+            raise DBusError(const.dbus_error_name(err.public_code), err.message) from None
+        except Exception:
+            _LOGGER.exception("D-Bus method %s failed", fn.__name__)
+            raise DBusError(const.dbus_error_name("Internal"), _INTERNAL_MESSAGE) from None
+
+    return wrapper
+
+
+def _checked_string(value: str, what: str, limit: int) -> str:
+    if not value or len(value) > limit or "\x00" in value:
+        raise InvalidOption(f"{what} must be a non-empty string of at most {limit} characters")
+    return value
+
+
 class SpeechInterface(ServiceInterface):
     """``org.myna.Speech1``: parse the call, call the engine, translate the answer."""
 
@@ -155,6 +182,19 @@ class SpeechInterface(ServiceInterface):
     @_translated
     def get_status(self) -> DBusDict:
         return status_to_variants(self._engine.status())
+
+    @dbus_method(name="InstallVoice")
+    @_translated_async
+    async def install_voice(self, path: DBusStr) -> DBusStr:
+        path = _checked_string(path, "path", MAX_PATH_CHARS)
+        # Reading, verifying and fsyncing a bundle blocks; the loop keeps serving Speak meanwhile.
+        return await asyncio.get_running_loop().run_in_executor(None, self._engine.install_voice, path)
+
+    @dbus_method(name="RemoveVoice")
+    @_translated_async
+    async def remove_voice(self, voice_id: DBusStr) -> NoReply:
+        voice_id = _checked_string(voice_id, "voice_id", MAX_VOICE_ID)
+        await asyncio.get_running_loop().run_in_executor(None, self._engine.remove_voice, voice_id)
 
     @dbus_signal(name="JobStarted")
     def job_started(self, job_id: int) -> DBusUInt64:
