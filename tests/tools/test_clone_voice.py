@@ -1,0 +1,302 @@
+"""Voice cloning: synthetic recordings + tiny base models → adapter, held-out loss, quality warnings, transcripts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+sf = pytest.importorskip("soundfile")
+pytest.importorskip("librosa")
+pytest.importorskip("matplotlib")
+pytest.importorskip("pyworld")
+pytest.importorskip("tflite")
+
+import clone_voice  # noqa: E402
+from voice import clone  # noqa: E402
+from voice.acoustic import AcousticConfig, AcousticModel  # noqa: E402
+from voice.aligner import Aligner, AlignerConfig  # noqa: E402
+from voice.vocoder import TIERS, Vocoder  # noqa: E402
+
+SPEAKERS = ["joe", "other"]
+TEXTS = ["hello there", "this is a test", "the cat sat on the mat", "good morning to you", "we like green apples"]
+
+
+def _speech(seconds: float, f0: float, sr: int, seed: int) -> np.ndarray:
+    """Syllable-like harmonic bursts with gaps of near silence (so trimming, f0 and SNR have something to see)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    phase = 2 * np.pi * np.cumsum(f0 * (1 + 0.1 * np.sin(2 * np.pi * 1.3 * t))) / sr
+    tone = sum(np.sin(k * phase) / k for k in range(1, 8))
+    envelope = np.clip(np.sin(2 * np.pi * 2.0 * t), 0, None) ** 0.5
+    audio = 0.2 * tone * envelope + 1e-4 * rng.normal(size=t.size)
+    pad = np.zeros(int(0.3 * sr))
+    return np.concatenate([pad, audio, pad])
+
+
+def _write_recordings(folder: Path, sr: int = 16000, stereo: bool = True, texts: bool = True, clip: bool = False,
+                      noise: float = 0.0) -> Path:
+    folder.mkdir(parents=True)
+    for i, text in enumerate(TEXTS):
+        audio = _speech(1.4 + 0.2 * i, 150.0 + 10 * i, sr, i)
+        if noise:
+            audio = audio + noise * np.random.default_rng(100 + i).normal(size=audio.size)
+        if clip:
+            audio = np.clip(audio * 8.0, -1.0, 1.0)
+        data = np.stack([audio, 0.9 * audio], axis=1) if stereo else audio
+        sf.write(str(folder / f"take{i}.wav"), np.clip(data, -1, 1), sr, subtype="PCM_16")
+        if texts:
+            (folder / f"take{i}.txt").write_text(text + "\n")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tiny acoustic model, vocoder and aligner with trained-looking statistics (FiLMs that respond to the speaker)."""
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    root = tmp_path_factory.mktemp("clone-base")
+    gen = torch.Generator().manual_seed(0)
+    acoustic = AcousticModel(AcousticConfig.for_tier("tiny", n_speakers=len(SPEAKERS), dropout=0.0),
+                             mel_mean=[-6.0] * 80)
+    vocoder = Vocoder(TIERS["tiny"])
+    for model in (acoustic, vocoder):
+        with torch.no_grad():
+            for name, t in model.state_dict().items():
+                if name.endswith("bn.running_var"):
+                    t.copy_(torch.rand(t.shape, generator=gen) + 0.5)
+                elif name.endswith(("film.weight", "film.bias", "fc2.weight")):
+                    t.copy_(torch.randn(t.shape, generator=gen) * 0.1)
+    paths = {"acoustic": root / "acoustic.pt", "vocoder": root / "vocoder.pt", "aligner": root / "aligner.pt"}
+    torch.save({"config": acoustic.cfg.to_dict(), "speakers": SPEAKERS, "model": acoustic.state_dict()}, paths["acoustic"])
+    torch.save({"config": vocoder.cfg.to_dict(), "model": vocoder.state_dict(), "speakers": SPEAKERS,
+                "speaker_table": torch.randn(len(SPEAKERS), 64, generator=gen) * 0.3}, paths["vocoder"])
+    aligner = Aligner(AlignerConfig(text_dim=32, mel_dim=32, att_dim=16))
+    torch.save({"config": aligner.cfg.to_dict(), "model": aligner.state_dict()}, paths["aligner"])
+    return paths
+
+
+def _args(base: dict[str, Path], recordings: Path, out: Path, *extra: str) -> list[str]:
+    return ["--recordings", str(recordings), "--acoustic", str(base["acoustic"]), "--vocoder", str(base["vocoder"]),
+            "--aligner", str(base["aligner"]), "--voice-id", "test-voice", "--out", str(out), "--steps", "40",
+            "--lr", "0.05", "--threads", "1", "--no-progress", "--created", "2026-01-01T00:00:00Z", *extra]
+
+
+@pytest.fixture(scope="module")
+def cloned(base: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    root = tmp_path_factory.mktemp("clone-run")
+    recordings = _write_recordings(root / "recordings")
+    out = root / "out"
+    assert clone_voice.main(_args(base, recordings, out, "--no-asr", "--no-similarity")) == 0
+    return {"out": out, "report": json.loads((out / "test-voice-report.json").read_text())}
+
+
+def test_the_adapter_is_one_finite_speaker_row(cloned: dict[str, Any]) -> None:
+    with np.load(cloned["out"] / "test-voice.npz", allow_pickle=False) as z:
+        assert z.files == ["speaker"]
+        speaker = z["speaker"]
+    assert speaker.dtype == np.float32 and speaker.shape == (1, 64) and np.all(np.isfinite(speaker))
+    adapter = cloned["report"]["adapter"]
+    assert adapter["params"] == 64 and adapter["fraction_of_base"] < 0.005
+
+
+def test_fitting_lowers_the_held_out_loss(cloned: dict[str, Any]) -> None:
+    fit, data = cloned["report"]["fit"], cloned["report"]["data"]
+    assert data["recordings"] == 5 and data["held_out_clips"] == 1 and data["train_clips"] == 4
+    assert fit["best_valid"]["total"] < 0.9 * fit["initial_valid"]["total"]
+    assert fit["best_step"] > 0
+
+
+def test_the_report_has_its_figures_and_files(cloned: dict[str, Any]) -> None:
+    out, ev = cloned["out"], cloned["report"]["evaluation"]
+    assert ev["mcd_clone_db"] is not None and ev["mcd_base_db"] is not None
+    assert (out / "test-voice-spectrograms.png").stat().st_size > 1000
+    text = (out / "test-voice-report.md").read_text()
+    assert "Cloned voice `test-voice`" in text and "test-voice-spectrograms.png" in text
+    assert len(list((out / "test-voice-wavs").glob("*-clone.wav"))) == 1
+    # 5 files of ~2 s: far under 30 s, and the report says so.
+    assert any("30 s is recommended" in w for w in cloned["report"]["warnings"])
+    rows = cloned["report"]["data"]["files"]
+    assert {r["native_rate"] for r in rows} == {16000} and {r["channels"] for r in rows} == {2}
+
+
+@pytest.mark.parametrize(("kind", "make", "expected"), [
+    ("clipped", {"clip": True}, "clipped audio in 5 of 5"),
+    ("noisy", {"noise": 0.03}, "noisy audio in 5 of 5"),
+    ("8k", {"sr": 8000}, "low sample rate in 5 of 5"),
+])
+def test_quality_warnings_fire(kind: str, make: dict[str, Any], expected: str, tmp_path: Path) -> None:
+    recordings = [clone.read_recording(p, None) for p in clone.find_audio(_write_recordings(tmp_path / kind, **make))]
+    lines = clone.quality_warnings(recordings, sum(r.audio.size for r in recordings) / 22050)
+    assert any(line.startswith(expected) for line in lines), lines
+    assert not any(w.startswith(("clipped", "noisy", "low sample")) for w in lines if not w.startswith(expected))
+
+
+def test_clean_recordings_get_no_quality_warning(tmp_path: Path) -> None:
+    recordings = [clone.read_recording(p, None) for p in clone.find_audio(_write_recordings(tmp_path / "clean"))]
+    assert clone.quality_warnings(recordings, 60.0) == []
+
+
+def test_missing_transcripts_are_an_error_unless_transcribing(base: dict[str, Path], tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    recordings = _write_recordings(tmp_path / "rec", texts=False)
+    assert clone_voice.main(_args(base, recordings, tmp_path / "out", "--no-report")) == 2
+    err = capsys.readouterr().err
+    assert "5 of 5 recording(s) have no transcript" in err and "--transcribe" in err
+    assert not (tmp_path / "out" / "test-voice.npz").exists()
+
+
+def test_transcript_layouts(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("  from a\ttext file \n")
+    (tmp_path / "metadata.csv").write_text("b|raw B|spoken b\nc.wav|plain c\n")
+    (tmp_path / "transcripts.tsv").write_text("d.flac\tfrom the tsv\n")
+    (tmp_path / "transcription").write_text("<s> and mister john dashwood </s> (sense_0870)\n")
+    assert clone.read_transcripts(tmp_path) == {"a": "from a text file", "b": "spoken b", "c": "plain c",
+                                                "d": "from the tsv", "sense_0870": "and mister john dashwood"}
+    other = tmp_path / "csv"
+    other.mkdir()
+    (other / "metadata.csv").write_text("file,text\nx.wav,\"hello, world\"\n")
+    assert clone.read_transcripts(other) == {"x": "hello, world"}
+
+
+def test_long_recordings_are_split_at_word_breaks(base: dict[str, Path]) -> None:
+    from voice.aligner import load_model
+
+    aligner = load_model(base["aligner"])
+    frontend = clone.TextFrontend()
+    text = " ".join(TEXTS * 3)
+    words, ids = frontend(text, "long")
+    audio = np.concatenate([clone.metrics.resample(_speech(1.6, 140.0, 16000, i), 16000, 22050) for i in range(9)])
+    clip = clone.make_clip("long", " ".join(words), ids, audio)
+    clip.durations = clone.align(aligner, clip)
+    pieces = clone.split_long(clip, words, aligner, max_seconds=6.0)
+    assert len(pieces) >= 3
+    assert all(p.seconds <= 6.0 + 0.1 for p in pieces)
+    assert " ".join(p.text for p in pieces) == clip.text
+    assert sum(p.ids.size - 2 for p in pieces) == ids.size - 2 - (len(pieces) - 1)  # one break dropped per cut
+    assert all(p.durations is not None and p.durations.sum() == p.mel.shape[0] for p in pieces)
+
+
+def test_any_rate_and_container_is_read_as_mono_at_the_voice_rate(tmp_path: Path) -> None:
+    audio = _speech(1.0, 150.0, 44100, 0)
+    sf.write(str(tmp_path / "a.flac"), np.stack([audio, audio], 1), 44100)
+    sf.write(str(tmp_path / "b.ogg"), _speech(1.0, 150.0, 48000, 1), 48000, format="OGG", subtype="VORBIS")
+    got = {p.name: clone.read_recording(p, "x") for p in clone.find_audio(tmp_path)}
+    assert got["a.flac"].quality.native_rate == 44100 and got["a.flac"].quality.channels == 2
+    assert got["b.ogg"].quality.native_rate == 48000
+    for rec in got.values():
+        assert rec.audio.ndim == 1
+        # 1.6 s in, 0.75 s of bursts: the silence at the ends is trimmed down to the 0.1 s margins.
+        assert 0.9 <= rec.audio.size / 22050 <= 1.0
+
+
+def test_a_pack_from_another_model_is_refused() -> None:
+    from types import SimpleNamespace
+
+    table = np.arange(128, dtype=np.float32).reshape(2, 64)
+    good = SimpleNamespace(adapters={"myna-joe": {"speaker": table[:1]}, "myna-other": {"speaker": table[1:]}})
+    assert clone._pack_rows(good, table, SPEAKERS) == {"myna-joe": "joe", "myna-other": "other"}
+    with pytest.raises(clone.CloneError, match="built from another model"):
+        clone._pack_rows(SimpleNamespace(adapters={"x": {"speaker": table[:1] + 1}}), table, SPEAKERS)
+
+
+def test_a_signed_bundle_needs_a_pack_and_consent(base: dict[str, Path], tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    recordings = _write_recordings(tmp_path / "rec")
+    assert clone_voice.main(_args(base, recordings, tmp_path / "out", "--key", str(tmp_path / "k.key"))) == 2
+    assert "needs --base-pack and the speaker's consent" in capsys.readouterr().err
+    assert clone_voice.main(_args(base, recordings, tmp_path / "out", "--consent-by", "Anna")) == 2
+    assert "give all of --consent-by" in capsys.readouterr().err
+
+
+def test_transcribe_fills_in_missing_transcripts(base: dict[str, Path], tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    recordings = _write_recordings(tmp_path / "rec")
+    (recordings / "take2.txt").unlink()
+    heard: list[int] = []
+
+    def fake_whisper(audio: np.ndarray, sr: int, *, threads: int = 1) -> str:
+        heard.append(sr)
+        return "The cat sat on the mat."
+
+    monkeypatch.setattr(clone.metrics, "transcribe", fake_whisper)
+    out = tmp_path / "out"
+    assert clone_voice.main(_args(base, recordings, out, "--transcribe", "--no-report", "--steps", "2")) == 0
+    assert heard == [22050]
+    rows = [line.split("\t") for line in (out / "transcripts.tsv").read_text().splitlines()]
+    assert ["take2.wav", "The cat sat on the mat.", "whisper"] in rows
+    assert ["take0.wav", "hello there", "given"] in rows
+    assert json.loads((out / "test-voice-report.json").read_text())["data"]["transcribed"] == ["take2"]
+
+
+def _features_for_pack(root: Path, aligner_path: Path) -> tuple[Path, Path]:
+    """A features folder of both base speakers (synthetic speech, this tool's own features and alignment) and a data card."""
+    from voice.aligner import load_model
+
+    aligner, frontend = load_model(aligner_path), clone.TextFrontend()
+    features = root / "features"
+    rows = []
+    for s, speaker in enumerate(SPEAKERS):
+        (features / speaker).mkdir(parents=True)
+        for u, text in enumerate(TEXTS[:3]):
+            words, ids = frontend(text, text)
+            audio = clone.metrics.resample(_speech(1.2 + 0.2 * u, 120.0 + 60 * s, 16000, 10 * s + u), 16000, 22050)
+            c = clone.make_clip(f"u{u}", " ".join(words), ids, audio)
+            c.durations = clone.align(aligner, c)
+            np.savez(features / speaker / f"u{u}.npz", ids=c.ids, mel=c.mel, f0=c.f0, energy=c.energy,
+                     audio_peak=np.float32(np.abs(c.audio).max()), gain=np.float32(c.gain), samples=np.int64(c.audio.size))
+            np.save(features / speaker / f"u{u}.dur.npy", c.durations)
+            rows.append({"speaker": speaker, "id": f"u{u}", "frames": int(c.mel.shape[0]), "n_ids": int(c.ids.size),
+                         "split": "valid" if u == 2 else "train", "seconds": c.seconds})
+    (features / "index.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (features / "speakers.json").write_text(json.dumps({"speakers": SPEAKERS}))
+    card = root / "datacard.json"
+    card.write_text(json.dumps({"generated": "2026-01-01T00:00:00Z", "sources": {},
+                                "speakers": {s: {"engine": "test", "voice": s, "hours": 0.001, "utterances": 3,
+                                                 "licence": "CC0", "provenance": "test"} for s in SPEAKERS}}))
+    return features, card
+
+
+def test_a_signed_bundle_installs_on_the_base_pack(base: dict[str, Path], tmp_path: Path) -> None:
+    pytest.importorskip("ai_edge_litert.interpreter")
+    from myna.bundles import parse_public_key_line, unpack_bundle, verify_bundle
+    from myna.voices import VoicePack
+    from voice.pack import TierSource, build_voice_pack
+    from voice.signing import generate
+
+    features, card = _features_for_pack(tmp_path, base["aligner"])
+    pack_dir = build_voice_pack("myna-test", tmp_path / "pack", features, [TierSource("tiny", base["acoustic"], base["vocoder"])],
+                                card, calib_chunks=4, vocoder_windows=8, measure_windows=2)
+    keys = generate(tmp_path / "keys")
+    out = tmp_path / "out"
+    assert clone_voice.main(_args(base, _write_recordings(tmp_path / "rec"), out, "--no-report", "--steps", "5",
+                                  "--base-pack", str(pack_dir), "--key", str(keys.private), "--name", "Test Voice",
+                                  "--consent-by", "Test Speaker", "--consent-date", "2026-01-01",
+                                  "--consent-statement", "I agree to this test voice.")) == 0
+    pack = VoicePack.load(pack_dir)
+    trusted = parse_public_key_line(keys.public.read_text().strip())
+    verified = verify_bundle(unpack_bundle((out / "test-voice.mynavoice").read_bytes()), {trusted.key_id: trusted},
+                             {pack.manifest.pack_id: pack})
+    manifest = verified.manifest
+    with np.load(out / "test-voice.npz") as z:
+        assert np.array_equal(verified.adapter["speaker"], z["speaker"])
+    assert manifest.voice_id == "test-voice" and manifest.base.compatibility == pack.manifest.compatibility_hash()
+    assert manifest.speaker.provenance.recordings == 5 and manifest.speaker.consent.given_by == "Test Speaker"
+    report = json.loads((out / "test-voice-report.json").read_text())
+    assert report["bundle"] == "test-voice.mynavoice" and report["base"]["baseline_speaker"] == "joe"
+
+
+def test_untranscribed_long_audio_is_cut_at_its_quiet_stretches() -> None:
+    sr = 22050
+    audio = np.concatenate([_speech(3.0 + 0.5 * k, 150.0, sr, k) for k in range(8)])  # ~38 s with 0.6 s gaps
+    pieces = clone.silence_cuts(audio, sr)
+    assert len(pieces) >= 4
+    assert sum(p.size for p in pieces) == audio.size
+    assert all(p.size <= clone.MAX_CLIP_SECONDS * sr + 1 for p in pieces)
+    # Every cut falls in a quiet stretch, not inside a burst.
+    rms = [float(np.sqrt(np.mean(p[-220:] ** 2))) for p in pieces[:-1]]
+    assert max(rms) < 0.01
