@@ -137,6 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-frames", type=int, default=1600, help="skip longer training utterances (memory)")
     ap.add_argument("--dropout", type=float, default=0.1)
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--init", type=Path, default=None,
+                    help="start from a weights-only checkpoint (e.g. checkpoints/myna-en/acoustic-small.pt, fp16 is "
+                         "fine) with a fresh optimizer and --init-step as the schedule position; ignored with --resume")
+    ap.add_argument("--init-step", type=int, default=0, help="schedule step to start at with --init")
     args = ap.parse_args(argv)
     out: Path = args.out or Path("out") / f"acoustic-{args.tier}"
     out.mkdir(parents=True, exist_ok=True)
@@ -157,6 +161,12 @@ def main(argv: list[str] | None = None) -> int:
         if list(state["speakers"]) != corpus.speakers:
             raise SystemExit(f"{last}: trained on speakers {state['speakers']}, features have {corpus.speakers}")
         mel_mean = None
+    elif args.init is not None:
+        init = torch.load(args.init, map_location="cpu", weights_only=True)
+        cfg = AcousticConfig.from_dict(init["config"])
+        if list(init["speakers"]) != corpus.speakers:
+            raise SystemExit(f"{args.init}: trained on speakers {init['speakers']}, features have {corpus.speakers}")
+        mel_mean = None
     else:
         stats = corpus.statistics(train, seed=args.seed)
         cfg = AcousticConfig.for_tier(args.tier, n_speakers=len(corpus.speakers), dropout=args.dropout,
@@ -171,6 +181,10 @@ def main(argv: list[str] | None = None) -> int:
         opt.load_state_dict(state["opt"])
         step, history, best = int(state["step"]), state["history"], float(state["best"])
         print(f"resumed at step {step}, best valid {best:.4f}", flush=True)
+    elif args.init is not None:
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in init["model"].items()})
+        step = args.init_step
+        print(f"initialised from {args.init} at schedule step {step}", flush=True)
     budget_s = args.max_minutes * 60.0
     t_start = time.time() - float(history["seconds"])
 

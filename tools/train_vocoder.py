@@ -205,6 +205,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--valid-utts", type=int, default=40)
     ap.add_argument("--save-every", type=int, default=1000)
     ap.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    ap.add_argument("--init", type=Path, default=None,
+                    help="start from a weights-only checkpoint (e.g. checkpoints/myna-en/vocoder-small.pt, fp16 is "
+                         "fine) with fresh optimizers and --init-step as the schedule position; ignored with --resume")
+    ap.add_argument("--init-step", type=int, default=0, help="schedule step to start at with --init")
     return ap.parse_args(argv)
 
 
@@ -227,7 +231,8 @@ def main(argv: list[str] | None = None) -> int:
 
     last = args.out / "last.pt"
     state = torch.load(last, map_location="cpu", weights_only=False) if args.resume and last.exists() else None
-    cfg = VocoderConfig.from_dict(state["config"]) if state else TIERS[args.tier]
+    init = torch.load(args.init, map_location="cpu", weights_only=True) if args.init and state is None else None
+    cfg = VocoderConfig.from_dict((state or init)["config"]) if (state or init) else TIERS[args.tier]
     model = Vocoder(cfg)
     table = torch.nn.Parameter(torch.randn(len(speakers), cfg.speaker_dim) * 0.3)
     if args.speaker_table is not None:
@@ -250,6 +255,14 @@ def main(argv: list[str] | None = None) -> int:
         rng.setstate(state["rng"])
         torch.set_rng_state(state["torch_rng"])
         print(f"resumed at step {step}, best valid mel L1 {best:.4f}", flush=True)
+    elif init is not None:
+        if list(init["speakers"]) != list(speakers):
+            raise SystemExit(f"{args.init}: trained on speakers {init['speakers']}, features have {speakers}")
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in init["model"].items()})
+        with torch.no_grad():
+            table.copy_(torch.as_tensor(init["speaker_table"]).float())
+        step = args.init_step
+        print(f"initialised from {args.init} at schedule step {step}", flush=True)
     t_start = time.time() - history["seconds"]
 
     def lr_at(s: int) -> float:

@@ -201,3 +201,18 @@ def test_session_limit_stops_early_and_resume_keeps_the_schedule(trained: dict[s
     assert (out / "final.pt").is_file() and (out / "last.pt").is_file()
     assert train_acoustic.main(common + ["--session-minutes", "1e-9", "--resume"]) == 0
     assert [v["step"] for v in json.loads((out / "history.json").read_text())["valid"]] == [1, 2]
+
+
+def test_init_warm_starts_from_a_half_precision_weights_only_checkpoint(trained: dict[str, Any], tmp_path: Path) -> None:
+    ckpt = torch.load(trained["out"] / "final.pt", map_location="cpu", weights_only=True)
+    ckpt["model"] = {k: v.half() if v.is_floating_point() else v for k, v in ckpt["model"].items()}
+    torch.save(ckpt, tmp_path / "half.pt")
+    out = tmp_path / "run"
+    args = ["--features", str(trained["features"]), "--tier", "tiny", "--out", str(out), "--batch", "4",
+            "--warmup", "2", "--log-every", "1", "--valid-every", "100", "--threads", "1", "--steps", "30",
+            "--init", str(tmp_path / "half.pt"), "--init-step", "24"]
+    assert train_acoustic.main(args) == 0
+    history = json.loads((out / "history.json").read_text())
+    assert history["valid"][-1]["step"] == 30  # the schedule went on from step 24
+    # The warm start begins near the trained loss, not from scratch.
+    assert history["train"][0]["total"] < trained["history"]["train"][0]["total"]
