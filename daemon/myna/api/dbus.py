@@ -102,12 +102,8 @@ def _translated(fn: Callable[..., _T]) -> Callable[..., _T]:
             return fn(*args, **kwargs)
         except DBusError:
             raise
-        except MynaError as err:
-            raise DBusError(const.dbus_error_name(err.public_code), err.message) from None
-        except Exception:
-            # The caller may be any peer on the bus: the text and traceback stay in our log.
-            _LOGGER.exception("D-Bus method %s failed", fn.__name__)
-            raise DBusError(const.dbus_error_name("Internal"), _INTERNAL_MESSAGE) from None
+        except Exception as exc:
+            raise _dbus_error(exc, fn.__name__) from None
 
     return wrapper
 
@@ -121,13 +117,19 @@ def _translated_async(fn: Callable[..., Awaitable[_T]]) -> Callable[..., Awaitab
             return await fn(*args, **kwargs)
         except DBusError:
             raise
-        except MynaError as err:
-            raise DBusError(const.dbus_error_name(err.public_code), err.message) from None
-        except Exception:
-            _LOGGER.exception("D-Bus method %s failed", fn.__name__)
-            raise DBusError(const.dbus_error_name("Internal"), _INTERNAL_MESSAGE) from None
+        except Exception as exc:
+            raise _dbus_error(exc, fn.__name__) from None
 
     return wrapper
+
+
+def _dbus_error(exc: Exception, method: str) -> DBusError:
+    """The D-Bus error a failed method answers: a MynaError's code and message, else a generic Internal."""
+    if isinstance(exc, MynaError):
+        return DBusError(const.dbus_error_name(exc.public_code), exc.message)
+    # The caller may be any peer on the bus: the text and traceback stay in our log.
+    _LOGGER.error("D-Bus method %s failed", method, exc_info=exc)
+    return DBusError(const.dbus_error_name("Internal"), _INTERNAL_MESSAGE)
 
 
 def _checked_string(value: str, what: str, limit: int) -> str:
