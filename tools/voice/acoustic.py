@@ -186,11 +186,16 @@ def load_example(item: Item) -> Example:
     if durations.shape != ids.shape or int(durations.sum()) != mel.shape[0] or f0.shape[0] != mel.shape[0]:
         raise ValueError(f"{item.name}: {ids.size} ids, {durations.size} durations summing to {durations.sum()}, "
                          f"{mel.shape[0]} mel frames, {f0.shape[0]} f0 frames")
-    voiced = f0 > 0
+    return make_example(ids, durations, f0, energy, mel)
+
+
+def make_example(ids: np.ndarray, durations: np.ndarray, f0: np.ndarray, energy: np.ndarray, mel: np.ndarray) -> Example:
+    """Training targets of one aligned utterance: phoneme-averaged pitch (voiced frames only) and energy."""
+    durations = durations.astype(np.int64)
     return Example(
         ids=ids.astype(np.int64),
         durations=durations,
-        pitch=phoneme_means(f0.astype(np.float64) / PITCH_UNIT_HZ, durations, voiced),
+        pitch=phoneme_means(f0.astype(np.float64) / PITCH_UNIT_HZ, durations, f0 > 0),
         energy=phoneme_means(energy.astype(np.float64), durations),
         mel=mel.astype(np.float16),
     )

@@ -46,7 +46,7 @@ from myna.text.phonemes import BOS, CURRENT, EOS
 from torch import nn
 from workbench import metrics
 
-from .acoustic import PITCH_UNIT_HZ, AcousticModel, Example, collate, losses, phoneme_means, speaker_table
+from .acoustic import AcousticModel, Example, collate, losses, make_example, speaker_table
 from .aligner import BREAK_IDS, Aligner, beta_binomial_log_prior, mas, normalise_mel
 from .audio import AUDIO, log_mel
 from .features import FeatureError, encode_phonemes, frame_energy, loudness_gain, world_f0
@@ -457,13 +457,9 @@ def holdout_split(clips: Sequence[Clip], fraction: float = HOLDOUT_FRACTION) -> 
 
 
 def example_of(clip: Clip) -> Example:
-    """The acoustic model's targets of an aligned clip (``voice.acoustic.load_example``'s arithmetic)."""
+    """The acoustic model's targets of an aligned clip, computed as for the training corpus."""
     assert clip.durations is not None
-    dur = clip.durations.astype(np.int64)
-    voiced = clip.f0 > 0
-    return Example(ids=clip.ids.astype(np.int64), durations=dur,
-                   pitch=phoneme_means(clip.f0.astype(np.float64) / PITCH_UNIT_HZ, dur, voiced),
-                   energy=phoneme_means(clip.energy.astype(np.float64), dur), mel=clip.mel.astype(np.float16))
+    return make_example(clip.ids, clip.durations, clip.f0, clip.energy, clip.mel)
 
 
 @dataclass(frozen=True)
