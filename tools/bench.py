@@ -22,7 +22,12 @@ total time / total audio duration; reported as the median over passes. Per-sente
 audio) are each sentence's median over passes, then the median and p90 over sentences.
 
 Usage: python tools/bench.py [--board generic-x86_64] [--voice ID] [--tier small] [--sentences FILE]
-                             [--repeat 5] [--json OUT.json] [--markdown OUT.md]
+                             [--voices PACK_DIR] [--repeat 5] [--json OUT.json] [--markdown OUT.md]
+
+Graph mode (no Piper): ``--graphs PACK_DIR [PACK_DIR …]`` times every graph of the tier in each pack on
+``--graph-threads`` threads (default 1), all in one process, the packs interleaved round by round so
+drifting load hits them alike, and counts each graph's XNNPACK partitions; the first pack is the baseline
+of the ratios (e.g. ``--graphs out/myna-en-float models/myna-en``: INT8 / float32).
 """
 
 from __future__ import annotations
@@ -225,19 +230,26 @@ def _passes(sentences: Sequence[str], repeat: int, once: Callable[[str], dict[st
     return collected
 
 
+def voice_dirs(voices: Sequence[str] | None) -> list[Path]:
+    """The ``--voices`` folders (a pack, or a folder of packs), or the shipped models/ when none is given."""
+    from myna.catalog import packaged_voice_dir
+
+    return [Path(v) for v in voices] if voices else [packaged_voice_dir()]
+
+
 def worker_myna(sentences: Sequence[str], repeat: int, threads: int, board: str, voice: str | None,
-                tier: str | None) -> dict[str, Any]:
+                tier: str | None, voices: Sequence[str] | None = None) -> dict[str, Any]:
     """Time Myna's engine on the sentences (null sink, no cache, no pacing)."""
     from myna.app import detect_board
     from myna.audio.null import NullSink
     from myna.cache import AudioCache
-    from myna.catalog import SynthCatalog, packaged_voice_dir
+    from myna.catalog import SynthCatalog
     from myna.config import DaemonConfig, SpeakOptions
     from myna.engine import Engine, EngineLimits, EventKind, JobEvent
 
     profile = detect_board(DaemonConfig(board=board)).profile
     t0 = time.perf_counter()
-    catalog = SynthCatalog.from_dirs([packaged_voice_dir()], tier=tier or profile.tier, threads=threads, default_voice=voice)
+    catalog = SynthCatalog.from_dirs(voice_dirs(voices), tier=tier or profile.tier, threads=threads, default_voice=voice)
     sink = NullSink()
     limits = EngineLimits(max_text_chars=profile.max_text_chars, queue_max=profile.queue_max, write_frames=profile.period_frames)
     engine = Engine(catalog, sink, limits=limits, cache=AudioCache(0))
@@ -347,7 +359,7 @@ def run_worker(args: argparse.Namespace) -> int:
     wall0, cpu0 = time.perf_counter(), os.times()
     sentences = read_sentences(Path(args.sentences))
     if args.worker == "myna":
-        raw = worker_myna(sentences, args.repeat, args.threads, args.board, args.voice, args.tier)
+        raw = worker_myna(sentences, args.repeat, args.threads, args.board, args.voice, args.tier, args.voices)
     elif args.worker == "piper":
         raw = worker_piper(sentences, args.repeat, args.threads)
     else:
@@ -362,6 +374,113 @@ def run_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- graph mode: per-graph invoke time and XNNPACK partitions of several packs --------------------
+
+
+def _graph_feeds(pack: Any, tier: str, voice: str | None, seed: int = 0) -> dict[str, dict[str, Any]]:
+    """Input values per role: the voice's adapter for its inputs, valid phoneme ids, unit-normal frames."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    adapter = pack.adapters[voice or pack.manifest.default_voice]
+    feeds: dict[str, dict[str, Any]] = {}
+    for role, spec in pack.manifest.tiers[tier].graphs.items():
+        feeds[role] = {}
+        for t in spec.inputs:
+            if t.name in adapter:
+                feeds[role][t.name] = adapter[t.name]
+            elif t.dtype == "int32":
+                feeds[role][t.name] = rng.integers(1, pack.manifest.phoneme_inventory.size, t.shape).astype(np.int32)
+            else:
+                feeds[role][t.name] = rng.normal(0.0, 1.0, t.shape).astype(np.float32)
+    return feeds
+
+
+def graph_timings(pack_dirs: Sequence[Path], tier: str | None, voice: str | None, threads: int = 1, rounds: int = 15,
+                  runs: int = 20, warmup: int = 10) -> dict[str, Any]:
+    """Milliseconds per ``Graph.run()`` (inputs in, invoke, outputs out) of each pack's tier graphs, and partitions.
+
+    Each round runs every graph of every pack ``runs`` times back to back, packs in turn, so load that
+    drifts during the measurement reaches all of them; per graph, the median and the minimum over rounds
+    of the mean time per run.  All packs get the same input values.
+    """
+    from myna.inference.runtime import Graph
+    from myna.voices import VoicePack, choose_tier
+
+    packs = [VoicePack.load(Path(d)) for d in pack_dirs]
+    wanted = tier or next(iter(packs[0].manifest.tiers))
+    loaded = []
+    for folder, pack in zip(pack_dirs, packs):
+        real = choose_tier(pack, wanted)
+        graphs = {role: Graph(pack.graph_path(real, role), spec, num_threads=threads)
+                  for role, spec in pack.manifest.tiers[real].graphs.items()}
+        for role, values in _graph_feeds(pack, real, voice).items():
+            for name, value in values.items():
+                graphs[role].inputs[name][...] = value
+        loaded.append((str(folder), pack, real, graphs))
+    times: dict[str, dict[str, list[float]]] = {key: {role: [] for role in graphs} for key, _, _, graphs in loaded}
+    for _, _, _, graphs in loaded:
+        for graph in graphs.values():
+            for _ in range(warmup):
+                graph.run()
+    load_before = os.getloadavg()[0]
+    for _ in range(rounds):
+        for key, _, _, graphs in loaded:
+            for role, graph in graphs.items():
+                t0 = time.perf_counter()
+                for _ in range(runs):
+                    graph.run()
+                times[key][role].append((time.perf_counter() - t0) / runs * 1000.0)
+    results: dict[str, dict[str, Any]] = {}
+    for key, pack, real, graphs in loaded:
+        specs = pack.manifest.tiers[real].graphs
+        results[key] = {
+            "pack_id": pack.manifest.pack_id, "tier": real,
+            "graphs": {role: {"quantization": specs[role].quantization, "file": specs[role].file,
+                              "bytes": pack.graph_path(real, role).stat().st_size,
+                              "xnnpack_partitions": graph.delegate_partitions(), "backend": graph.backend.value,
+                              "run_ms": {"median": statistics.median(times[key][role]), "min": min(times[key][role])}}
+                       for role, graph in graphs.items()},
+        }
+    base = results[str(pack_dirs[0])]["graphs"]
+    ratios = {key: {role: ratio(g["run_ms"]["median"], base[role]["run_ms"]["median"]) if role in base else None
+                    for role, g in r["graphs"].items()} for key, r in results.items()}
+    return {"threads": threads, "rounds": rounds, "runs_per_round": runs, "warmup_runs": warmup, "voice": voice,
+            "packs": results, "ratio_to_first": ratios, "baseline": str(pack_dirs[0]),
+            "loadavg_1min": {"before": load_before, "after": os.getloadavg()[0]}}
+
+
+def render_graphs_markdown(report: Mapping[str, Any]) -> str:
+    """The graph-mode report as Markdown."""
+    packs = report["packs"]
+    setup = (f"{report['date']} · {report['machine']['cpu']} · {report['threads']} thread(s) · {report['rounds']} rounds "
+             f"× {report['runs_per_round']} runs per graph after {report['warmup_runs']} warm-up runs · load average "
+             f"{_fmt(report['loadavg_1min']['before'], '.2f')} → {_fmt(report['loadavg_1min']['after'], '.2f')}. "
+             f"Time = `Graph.run()` (inputs in, invoke, outputs out), ms per run, median (min) over rounds; "
+             f"ratio = median / that of `{report['baseline']}`.")
+    lines = ["# Per-graph run time and XNNPACK partitions", "", "```sh", report["command"], "```", "", setup, "",
+             "| graph | pack | tier | quantization | ms per run, median | min | ratio | XNNPACK partitions | bytes |",
+             "|---|---|---|---|---:|---:|---:|---:|---:|"]
+    roles = list(next(iter(packs.values()))["graphs"])
+    for role in roles:
+        for key, p in packs.items():
+            g = p["graphs"].get(role)
+            if g is not None:
+                lines.append(f"| {role} | `{key}` | {p['tier']} | {g['quantization']} | {g['run_ms']['median']:.3f} | "
+                             f"{g['run_ms']['min']:.3f} | {_fmt(report['ratio_to_first'][key].get(role), '.2f')} | "
+                             f"{g['xnnpack_partitions']} | {g['bytes']:,} |")
+    return "\n".join(lines) + "\n"
+
+
+def build_graphs_report(args: argparse.Namespace, command: str) -> dict[str, Any]:
+    """Graph mode: ``graph_timings`` plus the command, date and machine."""
+    report = graph_timings([Path(d) for d in args.graphs], args.tier, args.voice, threads=args.graph_threads,
+                           rounds=args.rounds, runs=args.runs)
+    return {"command": command, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "machine": {"cpu": _cpu_name(), "cpu_count": os.cpu_count(), "python": platform.python_version(),
+                        "platform": platform.platform()}, **report}
+
+
 # -- the orchestrator ---------------------------------------------------------------------------
 
 
@@ -374,6 +493,8 @@ def _spawn(args: argparse.Namespace, system: str, threads: int, folder: Path) ->
         argv += ["--voice", args.voice]
     if args.tier:
         argv += ["--tier", args.tier]
+    for folder_arg in args.voices or ():
+        argv += ["--voices", str(folder_arg)]
     env = dict(os.environ)
     # The worker's own thread settings decide; keep numpy/BLAS from adding threads of their own.
     env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
@@ -392,13 +513,13 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def myna_model_files(tier: str, voice: str | None) -> list[Path]:
+def myna_model_files(tier: str, voice: str | None, voices: Sequence[str] | None = None) -> list[Path]:
     """The files a board loads for Myna: pack manifest, the tier's graphs, the voice adapter, lexicon, G2P."""
     from myna.catalog import find_packs, packaged_voice_dir
     from myna.text.lexicon import default_lexicon_path
     from myna.voices import VoiceRegistry, choose_tier
 
-    registry = VoiceRegistry(find_packs([packaged_voice_dir()]))
+    registry = VoiceRegistry(find_packs(voice_dirs(voices)))
     chosen = registry.get(voice or registry.default_id)
     pack = chosen.pack
     real_tier = choose_tier(pack, tier)
@@ -433,7 +554,7 @@ def build_report(args: argparse.Namespace, command: str) -> dict[str, Any]:
     from myna.config import DaemonConfig
 
     tier = args.tier or detect_board(DaemonConfig(board=args.board)).profile.tier
-    files = myna_model_files(tier, args.voice)
+    files = myna_model_files(tier, args.voice, args.voices)
     caveat = []
     if myna_info["tier"].startswith("placeholder:"):
         caveat = ["Myna's voice here is the placeholder pack: tiny random-weight INT8 graphs with the real tensor "
@@ -483,6 +604,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tier", help="override the board's tier")
     parser.add_argument("--sentences", type=Path, default=DEFAULT_SENTENCES, help="one sentence a line; # comments")
     parser.add_argument("--repeat", type=int, default=5, help="measured passes after one warm-up pass")
+    parser.add_argument("--voices", action="append", metavar="DIR",
+                        help="voice pack dir(s) for Myna (a pack or a folder of packs; default: shipped models/)")
+    parser.add_argument("--graphs", nargs="+", metavar="PACK_DIR",
+                        help="graph mode: time each pack's tier graphs and count XNNPACK partitions (no Piper)")
+    parser.add_argument("--graph-threads", type=int, default=1, help="graph mode: interpreter threads (default 1)")
+    parser.add_argument("--rounds", type=int, default=15, help="graph mode: measured rounds")
+    parser.add_argument("--runs", type=int, default=20, help="graph mode: runs of each graph per round")
     parser.add_argument("--json", type=Path, help="write the report as JSON")
     parser.add_argument("--markdown", type=Path, help="write the report as Markdown")
     parser.add_argument("--worker", choices=(*SYSTEMS, "baseline"), help=argparse.SUPPRESS)
@@ -493,10 +621,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--repeat must be at least 1")
     if args.worker:
         return run_worker(args)
-    if not read_sentences(Path(args.sentences)):
-        parser.error(f"no sentences in {args.sentences}")
     shown = list(sys.argv[1:] if argv is None else argv)
     command = "python tools/bench.py" + ("".join(" " + shlex.quote(a) for a in shown))
+    if args.graphs:
+        if min(args.rounds, args.runs, args.graph_threads) < 1:
+            parser.error("--rounds, --runs and --graph-threads must be at least 1")
+        graphs_report = build_graphs_report(args, command)
+        text = render_graphs_markdown(graphs_report)
+        if args.json:
+            args.json.write_text(json.dumps(graphs_report, indent=2) + "\n", encoding="utf-8")
+        if args.markdown:
+            args.markdown.write_text(text, encoding="utf-8")
+        print(text)
+        return 0
+    if not read_sentences(Path(args.sentences)):
+        parser.error(f"no sentences in {args.sentences}")
     report = build_report(args, command)
     text = render_markdown(report)
     if args.json:

@@ -531,7 +531,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def system_label(args: argparse.Namespace) -> str:
     """Human-readable name of the system under test."""
     if args.myna_voice:
-        return f"myna:{args.myna_voice}@{args.tier}" + (f"+{args.adapter.name}" if args.adapter else "")
+        packs = f" from {', '.join(map(str, args.voices))}" if args.voices else ""
+        return f"myna:{args.myna_voice}@{args.tier}" + (f"+{args.adapter.name}" if args.adapter else "") + packs
     if args.wavs:
         return f"wavs:{args.wavs}"
     extra = ""

@@ -5,6 +5,11 @@
         --tier small=out/acoustic-small/best.pt,out/vocoder-small/final.pt --default-voice joe
 
 Every ``--tier`` must use an acoustic checkpoint with the same speaker table (see ``tools/voice/pack.py``).
+
+``--precision float32`` builds the float32 twin of the pack (same checkpoints, calibration and construction
+code, no quantization), the reference INT8 is measured against; write it outside models/:
+
+    .venv/bin/python tools/make_voice_pack.py --precision float32 --pack-id myna-en-float --out out/myna-en-float ...
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ for _path in (_TOOLS, _TOOLS.parent / "daemon"):
 
 import torch  # noqa: E402
 from voice.pack import PackError, TierSource, build_voice_pack  # noqa: E402
+from workbench.tflite_builder import PRECISIONS  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,7 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--vocoder-windows", type=int, default=256, help="vocoder calibration windows")
     ap.add_argument("--measure-windows", type=int, default=32, help="vocoder INT8-vs-float windows")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1: the same bytes on every rebuild)")
+    ap.add_argument("--precision", choices=PRECISIONS, default="int8",
+                    help="int8 (the shipped graphs) or float32 (their unquantized twins, for measuring INT8)")
     args = ap.parse_args(argv)
+    if args.precision != "int8" and (args.out is None or args.out.resolve().is_relative_to((_TOOLS.parent / "models").resolve())):
+        ap.error(f"--precision {args.precision} builds a reference pack, not one to ship: give an --out outside models/")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(args.threads)
     try:
@@ -50,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
             args.pack_id, args.out or Path("models") / args.pack_id, args.features, tiers, args.datacard,
             default_voice=args.default_voice, voice_ids=args.voices.split(",") if args.voices else None,
             licence=args.licence, calib_chunks=args.calib_chunks, vocoder_windows=args.vocoder_windows,
-            measure_windows=args.measure_windows)
+            measure_windows=args.measure_windows, precision=args.precision)
     except PackError as exc:
         print(f"make_voice_pack: {exc}", file=sys.stderr)
         return 2

@@ -93,7 +93,7 @@ class GraphSpec:
     sha256: str
     """Hex SHA-256 of the file; checked before the file is used."""
     quantization: str
-    """How the graph is quantized, e.g. ``int8`` (full INT8 inside, float I/O)."""
+    """How the graph is quantized: ``int8`` (full INT8 inside, float I/O) or ``float32`` (not quantized)."""
     inputs: tuple[TensorSpec, ...]
     """Inputs in graph order."""
     outputs: tuple[TensorSpec, ...]

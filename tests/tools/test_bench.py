@@ -119,3 +119,30 @@ def test_render_markdown_on_a_synthetic_report() -> None:
     assert "| RTF: Myna incl. frontend vs Piper incl. eSpeak | 0.15 | 0.6 | 0.25 |" in text
     assert "| peak RSS MiB (VmHWM) | 97.7 | 390.6 | 0.25 |" in text
     assert "ratio 0.25" in text and "- a note" in text
+
+
+def test_graph_mode_times_each_packs_graphs_and_counts_partitions(tmp_path: Path) -> None:
+    placeholder = Path(__file__).resolve().parents[2] / "models" / "placeholder"
+    twin = Path(shutil.copytree(placeholder, tmp_path / "twin"))
+    out_json, out_md = tmp_path / "g.json", tmp_path / "g.md"
+    assert bench.main(["--graphs", str(placeholder), str(twin), "--tier", "tiny", "--rounds", "2", "--runs", "2",
+                       "--json", str(out_json), "--markdown", str(out_md)]) == 0
+    report = json.loads(out_json.read_text(encoding="utf-8"))
+    assert (report["baseline"], report["threads"], report["rounds"]) == (str(placeholder), 1, 2)
+    for key in (str(placeholder), str(twin)):
+        pack = report["packs"][key]
+        assert pack["tier"] == "tiny" and set(pack["graphs"]) == {"encoder", "decoder", "vocoder"}
+        for graph in pack["graphs"].values():
+            assert graph["quantization"] == "int8" and graph["xnnpack_partitions"] >= 1
+            assert 0 < graph["run_ms"]["min"] <= graph["run_ms"]["median"]
+    assert set(report["ratio_to_first"][str(placeholder)].values()) == {1.0}
+    text = out_md.read_text(encoding="utf-8")
+    assert text.startswith("# Per-graph run time and XNNPACK partitions") and report["command"] in text
+    assert f"| vocoder | `{twin}` | tiny | int8 |" in text
+
+
+def test_model_files_follow_the_voices_folder() -> None:
+    placeholder = Path(__file__).resolve().parents[2] / "models" / "placeholder"
+    files = bench.myna_model_files("tiny", None, [str(placeholder)])
+    assert files[0] == placeholder / "manifest.json"
+    assert {p.name for p in files} >= {"tiny-encoder.tflite", "tiny-decoder.tflite", "tiny-vocoder.tflite"}

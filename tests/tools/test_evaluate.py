@@ -102,6 +102,16 @@ def test_myna_voice_through_the_runtime(tmp_path: Path) -> None:
     assert sr > 0 and len(audio) > 0.2 * sr and np.abs(audio).max() > 0.01
 
 
+def test_myna_voice_from_a_named_pack_folder(tmp_path: Path) -> None:
+    pack = Path(__file__).resolve().parents[2] / "models" / "placeholder"
+    out = tmp_path / "out"
+    assert evaluate.main(["--myna-voice", "placeholder", "--tier", "tiny", "--voices", str(pack), "--out", str(out),
+                          "--sentences", str(_sentences(tmp_path, ["Turn left."])), "--render-only", "--plot", "0"]) == 0
+    report = json.loads((out / "myna-placeholder.json").read_text())
+    assert report["summary"]["synthesized"] == 1
+    assert report["setup"]["system"] == f"myna:placeholder@tiny from {pack}"
+
+
 def test_adapter_replaces_the_voice_speaker(tmp_path: Path, placeholder_catalog: object) -> None:
     speaker = placeholder_catalog.bind("placeholder").speaker  # type: ignore[attr-defined]
     adapter = tmp_path / "other.npz"

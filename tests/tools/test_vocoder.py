@@ -1,4 +1,4 @@
-"""Vocoder training tool, INT8 export and the runtime's log-magnitude/phase path, on small real runs."""
+"""Vocoder training tool, INT8 export (and its float32 twin) and the runtime's log-magnitude/phase path, on small real runs."""
 
 from __future__ import annotations
 
@@ -147,6 +147,23 @@ def test_int8_export_runs_in_one_partition_and_tracks_torch(tmp_path: Path) -> N
         assert np.corrcoef(a, b)[0, 1] > 0.99, name
 
 
+def test_float32_twin_runs_in_one_partition_and_matches_torch_far_closer_than_int8() -> None:
+    model = _randomize(Vocoder(TIERS["tiny"]))
+    rng = np.random.default_rng(0)
+    mels = np.stack([log_mel(_voiced(64 * HOP / SR, 100 + 20 * i, seed=i))[:64] for i in range(24)])
+    speakers = rng.normal(0.0, 0.3, (24, 64))
+    with torch.no_grad():
+        ref = model(torch.from_numpy(mels[20:]).float(), torch.from_numpy(speakers[20:]).float())
+    errors = {}
+    for precision in ("int8", "float32"):
+        graph = build_graph(model.state_dict(), model.cfg, mels[:20], speakers[:20], 64, precision)
+        got, partitions = run_litert(graph.serialize(), {"mel": mels[20:], "speaker": speakers[20:]})
+        assert partitions == 1, precision
+        errors[precision] = max(float(np.abs(np.stack([g[name] for g in got]) - ref[k].numpy()).max())
+                                for k, name in enumerate(OUTPUTS))
+    assert errors["float32"] < 1e-3 and errors["float32"] < errors["int8"] / 100, errors
+
+
 def test_speaker_map_fold_makes_the_graph_take_other_rows() -> None:
     model = _randomize(Vocoder(VocoderConfig(dim=32, ffn=64, blocks=2)))
     rng = np.random.default_rng(1)
@@ -205,7 +222,8 @@ def test_runtime_rebuilds_a_sine_mixture_from_log_magnitude_and_phase() -> None:
     np.testing.assert_allclose(_runtime_audio(rect)[inner], signal[inner], atol=2e-4)
 
 
-def test_polar_vocoder_graph_runs_in_a_voice_pack(tmp_path: Path) -> None:
+@pytest.mark.parametrize("precision", ["int8", "float32"])
+def test_polar_vocoder_graph_runs_in_a_voice_pack(tmp_path: Path, precision: str) -> None:
     from myna.inference.pipeline import Synthesizer
     from myna.text.units import PhonemeChunk, WordSpan
     from myna.voices import VoicePack
@@ -218,11 +236,12 @@ def test_polar_vocoder_graph_runs_in_a_voice_pack(tmp_path: Path) -> None:
     model = _randomize(Vocoder(cfg))
     rng = np.random.default_rng(2)
     graph = build_graph(model.state_dict(), cfg, rng.normal(0.0, 1.0, (16, dims.frame_chunk, pv.N_MELS)),
-                        np.concatenate([pv.speaker_vector(1), pv.speaker_vector(2)] * 8), dims.frame_chunk)
+                        np.concatenate([pv.speaker_vector(1), pv.speaker_vector(2)] * 8), dims.frame_chunk, precision)
     data = graph.serialize()
     (pack_dir / "tiny-vocoder.tflite").write_bytes(data)
     manifest = json.loads((pack_dir / "manifest.json").read_text())
     spec = graph_spec(graph, "tiny-vocoder.tflite", data)
+    assert spec.quantization == precision
     assert [t.to_dict() for t in spec.outputs] == [
         {"name": n, "dtype": "float32", "shape": [1, dims.frame_chunk, 513]} for n in OUTPUTS]
     manifest["tiers"]["tiny"]["graphs"]["vocoder"] = spec.to_dict()

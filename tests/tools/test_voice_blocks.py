@@ -1,6 +1,8 @@
-"""FiLMBlock: torch vs numpy reference vs the exported INT8 graph in LiteRT (one XNNPACK partition)."""
+"""FiLMBlock: torch vs numpy reference vs the exported INT8 graph and its float32 twin in LiteRT (one XNNPACK partition)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +13,7 @@ litert = pytest.importorskip("ai_edge_litert.interpreter")
 
 import tflite  # noqa: E402
 from voice.blocks import FiLMBlock, export_film_block, numpy_block_weights, numpy_film_block  # noqa: E402
-from workbench.tflite_builder import QuantGraph  # noqa: E402
+from workbench.tflite_builder import FlatModel, QuantGraph  # noqa: E402
 
 DIM, FFN, KERNEL, DILATION, SPK, T = 32, 96, 5, 2, 16, 48
 
@@ -120,3 +122,86 @@ def test_graph_uses_only_xnnpack_int8_builtins() -> None:
     assert codes == {tflite.BuiltinOperator.QUANTIZE, tflite.BuiltinOperator.DEQUANTIZE, tflite.BuiltinOperator.RESHAPE,
                      tflite.BuiltinOperator.DEPTHWISE_CONV_2D, tflite.BuiltinOperator.FULLY_CONNECTED,
                      tflite.BuiltinOperator.MUL, tflite.BuiltinOperator.ADD}
+
+
+def _block_graph(block: FiLMBlock, precision: str, cx: np.ndarray, cspk: np.ndarray, cmask: np.ndarray) -> QuantGraph:
+    g = QuantGraph("block", precision)
+    x = g.reshape(g.quantize(g.input("x", (1, T, DIM), cx)), (1, 1, T, DIM))
+    spk = g.quantize(g.input("speaker", (1, SPK), cspk))
+    mask = g.reshape(g.quantize(g.input("mask", (1, T, 1), cmask)), (1, 1, T, 1))
+    y = export_film_block(g, x, spk, mask, numpy_block_weights(block.state_dict(), ""))
+    g.dequantize(g.reshape(y, (1, T, DIM)), "y")
+    return g
+
+
+def _run(model: bytes, feeds: dict[str, np.ndarray]) -> tuple[np.ndarray, int]:
+    interp = litert.Interpreter(model_content=model, num_threads=1)
+    interp.allocate_tensors()
+    partitions = sum(op["op_name"] == "DELEGATE" for op in interp._get_ops_details())
+    names = {d["name"]: d["index"] for d in interp.get_input_details()}
+    out_index = interp.get_output_details()[0]["index"]
+    got = []
+    for i in range(len(next(iter(feeds.values())))):
+        for name, value in feeds.items():
+            interp.set_tensor(names[name], value[i : i + 1].astype(np.float32))
+        interp.invoke()
+        got.append(interp.get_tensor(out_index)[0].copy())
+    return np.stack(got), partitions
+
+
+def test_float_twin_matches_the_numpy_reference_far_closer_than_int8() -> None:
+    block = _random_block()
+    rng = np.random.default_rng(5)
+    calib = _inputs(rng, 64)
+    tx, tspk, tmask = _inputs(rng, 4)
+    ref = numpy_film_block(tx, tspk, tmask, numpy_block_weights(block.state_dict(), ""))
+    errors = {}
+    for precision in ("int8", "float32"):
+        got, partitions = _run(_block_graph(block, precision, *calib).serialize(), {"x": tx, "speaker": tspk, "mask": tmask})
+        assert partitions == 1, precision
+        errors[precision] = float(np.abs(got - ref).max())
+    assert errors["float32"] < 1e-4 * float(np.abs(ref).max())
+    assert errors["float32"] < errors["int8"] / 100, errors
+
+
+def test_float_twin_has_the_int8_graphs_io_and_ops_without_quantization() -> None:
+    block = _random_block()
+    calib = _inputs(np.random.default_rng(6), 16)
+    int8, twin = (_block_graph(block, p, *calib).model for p in ("int8", "float32"))
+
+    def io(model: FlatModel) -> list[tuple[str, int, tuple[int, ...]]]:
+        return [(model.tensors[i].name, model.tensors[i].type, model.tensors[i].shape) for i in (*model.inputs, *model.outputs)]
+
+    assert io(twin) == io(int8)
+    assert {op.code for op in twin.ops} == {op.code for op in int8.ops} - {
+        tflite.BuiltinOperator.QUANTIZE, tflite.BuiltinOperator.DEQUANTIZE}
+    # Same ops in the same order, one for one, once the QUANTIZE/DEQUANTIZE ends are left out.
+    assert [op.code for op in twin.ops] == [op.code for op in int8.ops if op.code not in (
+        tflite.BuiltinOperator.QUANTIZE, tflite.BuiltinOperator.DEQUANTIZE)]
+    # Float32 everywhere (int32 only for RESHAPE's shape constants), no quantization parameters.
+    assert {t.type for t in twin.tensors} == {tflite.TensorType.FLOAT32, tflite.TensorType.INT32}
+    assert all(not t.scale for t in twin.tensors)
+    assert all(t.type == tflite.TensorType.FLOAT32 for t in twin.tensors if t.buffer and t.name.startswith(("fc_", "dw_")))
+
+
+def test_float_twin_loads_in_the_runtime_graph_in_one_partition(tmp_path: Path) -> None:
+    from myna.inference.runtime import Graph
+    from voice.export_vocoder import graph_spec
+
+    block = _random_block()
+    calib = _inputs(np.random.default_rng(7), 16)
+    graph = _block_graph(block, "float32", *calib)
+    data = graph.serialize()
+    path = tmp_path / "block.tflite"
+    path.write_bytes(data)
+    spec = graph_spec(graph, path.name, data)
+    assert spec.quantization == "float32"
+    loaded = Graph(path, spec, num_threads=1)
+    assert loaded.delegate_partitions() == 1
+    tx, tspk, tmask = _inputs(np.random.default_rng(8), 1)
+    loaded.inputs["x"][...] = tx
+    loaded.inputs["speaker"][...] = tspk
+    loaded.inputs["mask"][...] = tmask
+    loaded.run()
+    ref = numpy_film_block(tx, tspk, tmask, numpy_block_weights(block.state_dict(), ""))
+    np.testing.assert_allclose(loaded.outputs["y"], ref, atol=1e-4 * float(np.abs(ref).max()))

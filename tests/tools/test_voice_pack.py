@@ -139,6 +139,14 @@ def test_voice_names_are_readable() -> None:
         "Joe", "Flite SLT", "Festival SLT HTS", "Kokoro jf_alpha"]
 
 
+@pytest.fixture(scope="module")
+def float_pack(sources: dict[str, Any]) -> Path:
+    tier = TierSource("tiny", sources["acoustic"], sources["vocoder"])
+    return build_voice_pack("myna-test-float", sources["root"] / "pack-float", sources["features"], [tier],
+                            sources["datacard"], default_voice="joe", calib_chunks=8, vocoder_windows=16,
+                            measure_windows=4, precision="float32")
+
+
 def test_pack_loads_with_every_voice_one_partition_each_and_its_card(pack: Path) -> None:
     loaded = VoicePack.load(pack)
     manifest = loaded.manifest
@@ -167,6 +175,29 @@ def test_pack_loads_with_every_voice_one_partition_each_and_its_card(pack: Path)
     for text in ("## Architecture", "## Training", "## INT8 versus float", "## Known limits", "licence of flite-slt",
                  f"{report['params']['vocoder']:,}"):
         assert text in card, text
+
+
+def test_float32_twin_pack_keeps_the_contract_and_tracks_torch_closer(pack: Path, float_pack: Path,
+                                                                     sources: dict[str, Any]) -> None:
+    int8, twin = VoicePack.load(pack).manifest.tiers["tiny"], VoicePack.load(float_pack).manifest.tiers["tiny"]
+    assert (twin.phoneme_bucket, twin.frame_chunk, twin.overlap) == (int8.phoneme_bucket, int8.frame_chunk, int8.overlap)
+    for role, graph in twin.graphs.items():
+        assert (graph.quantization, int8.graphs[role].quantization) == ("float32", "int8")
+        assert (graph.inputs, graph.outputs) == (int8.graphs[role].inputs, int8.graphs[role].outputs)
+        assert (float_pack / graph.file).stat().st_size > 2 * (pack / int8.graphs[role].file).stat().st_size
+    synth = Synthesizer(VoicePack.load(float_pack), "tiny", num_threads=1)
+    assert synth.delegate_partitions() == {"encoder": 1, "decoder": 1, "vocoder": 1}
+    reports = {p: json.loads((p / "export.json").read_text())["tiers"]["tiny"] for p in (pack, float_pack)}
+    q, f = reports[pack]["int8_vs_float"], reports[float_pack]["float32_vs_float"]
+    assert "int8_vs_float" not in reports[float_pack]
+    for key in ("hidden", "log_duration", "pitch", "mel"):
+        assert f["acoustic"][key]["corr"] > 0.9999, key
+        assert f["acoustic"][key]["mae"] < q["acoustic"][key]["mae"] / 10, key
+    assert f["vocoder"]["corr_log_magnitude"] > 0.9999 and f["vocoder"]["audio_snr_db"] > q["vocoder"]["audio_snr_db"] + 20
+    card = (float_pack / "MODEL_CARD.md").read_text()
+    assert "## Float32 graphs versus the torch model" in card and "float32 (unquantized reference" in card
+    # Building packs leaves the checkpoints' folders alone (training may be writing there).
+    assert not list(sources["acoustic"].parent.glob("export-*.json"))
 
 
 def test_voices_sound_different_through_the_runtime(pack: Path) -> None:
@@ -246,3 +277,8 @@ def test_the_command_line_reports_bad_input_in_one_line(sources: dict[str, Any],
     assert capsys.readouterr().err.startswith("make_voice_pack: default voice 'nobody' is not one of the pack's voices")
     assert make_voice_pack.main(["--datacard", str(tmp_path / "none.json"), "--tier", tier]) == 2
     assert "pass --datacard" in capsys.readouterr().err
+    for out in ([], ["--out", str(REPO / "models" / "myna-test-float")]):
+        with pytest.raises(SystemExit) as exit_info:
+            make_voice_pack.main(["--precision", "float32", "--tier", tier, *out])
+        assert exit_info.value.code == 2
+        assert "give an --out outside models/" in capsys.readouterr().err

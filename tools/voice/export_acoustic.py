@@ -1,5 +1,8 @@
 """Export an acoustic checkpoint to the runtime's full-INT8 encoder and decoder graphs, calibrated on real features.
 
+``--precision float32`` writes their float32 twins instead (same construction code, ops, names and shapes,
+no quantization): what INT8 is measured against.
+
 Graphs (``daemon/myna/inference/acoustic.py`` is the contract), built with ``workbench.tflite_builder``:
 
 * ``<tier>-encoder.tflite``: ``phoneme_ids`` int32 [1, P], ``speaker`` float32 [1, S] → ``hidden``
@@ -32,7 +35,7 @@ import numpy as np
 import tflite
 import torch
 from myna.inference.acoustic import Alignment, Decoder, Encoder
-from workbench.tflite_builder import Node, QuantGraph
+from workbench.tflite_builder import PRECISIONS, Node, QuantGraph
 
 from .acoustic import AcousticConfig, AcousticModel, Corpus, Item, TorchDecoderGraph, TorchEncoderGraph, load_checkpoint
 from .blocks import export_film_block, numpy_block_weights
@@ -68,10 +71,11 @@ def numpy_weights(model: AcousticModel) -> dict[str, Any]:
     }
 
 
-def build_encoder(w: dict[str, Any], cfg: AcousticConfig, bucket: int, ids: np.ndarray, speakers: np.ndarray) -> bytes:
-    """INT8 encoder graph bytes, calibrated on ``ids`` [N, P] and ``speakers`` [N, S]."""
+def build_encoder(w: dict[str, Any], cfg: AcousticConfig, bucket: int, ids: np.ndarray, speakers: np.ndarray,
+                  precision: str = "int8") -> bytes:
+    """INT8 (or float32) encoder graph bytes, calibrated on ``ids`` [N, P] and ``speakers`` [N, S]."""
     p, h = bucket, cfg.hidden
-    g = QuantGraph(f"{cfg.tier}_encoder")
+    g = QuantGraph(f"{cfg.tier}_encoder", precision)
     id_node = g.input("phoneme_ids", (1, p), ids, dtype=tflite.TensorType.INT32)
     spk_input = g.input("speaker", (1, cfg.speaker_dim), speakers)
     mask_table = np.ones((cfg.n_ids, 1))
@@ -102,10 +106,10 @@ def build_encoder(w: dict[str, Any], cfg: AcousticConfig, bucket: int, ids: np.n
 
 
 def build_decoder(w: dict[str, Any], cfg: AcousticConfig, frame_chunk: int, frames: np.ndarray, frame_pitch: np.ndarray,
-                  speakers: np.ndarray) -> bytes:
-    """INT8 decoder graph bytes, calibrated on windows ``frames`` [N, F, H], ``frame_pitch`` [N, F, 1], ``speakers``."""
+                  speakers: np.ndarray, precision: str = "int8") -> bytes:
+    """INT8 (or float32) decoder graph bytes, calibrated on windows ``frames`` [N, F, H], ``frame_pitch`` [N, F, 1], ``speakers``."""
     f, h = frame_chunk, cfg.hidden
-    g = QuantGraph(f"{cfg.tier}_decoder")
+    g = QuantGraph(f"{cfg.tier}_decoder", precision)
     x = g.reshape(g.quantize(g.input("frames", (1, f, h), frames)), (1, 1, f, h))
     fp = g.reshape(g.quantize(g.input("frame_pitch", (1, f, 1), frame_pitch)), (1, 1, f, 1))
     spk = g.quantize(g.input("speaker", (1, cfg.speaker_dim), speakers))
@@ -195,12 +199,12 @@ def sha256(path: Path) -> str:
 
 
 def graph_entry(path: Path, inputs: Sequence[tuple[str, str, Sequence[int]]],
-                outputs: Sequence[tuple[str, str, Sequence[int]]]) -> dict[str, Any]:
+                outputs: Sequence[tuple[str, str, Sequence[int]]], quantization: str = "int8") -> dict[str, Any]:
     """A manifest ``graphs.<role>`` entry (the format of models/placeholder/manifest.json)."""
     def tensors(specs: Sequence[tuple[str, str, Sequence[int]]]) -> list[dict[str, Any]]:
         return [{"name": name, "dtype": dtype, "shape": list(shape)} for name, dtype, shape in specs]
 
-    return {"file": path.name, "sha256": sha256(path), "quantization": "int8",
+    return {"file": path.name, "sha256": sha256(path), "quantization": quantization,
             "inputs": tensors(inputs), "outputs": tensors(outputs)}
 
 
@@ -210,7 +214,7 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
 
 def int8_check(model: AcousticModel, ckpt_speakers: Sequence[str], features: Path, entries: dict[str, Any],
                out_dir: Path, overlap: int, n: int = 24, seed: int = 1) -> dict[str, Any]:
-    """INT8 graphs vs the float model through the runtime's Encoder/Decoder on valid utterances.
+    """Exported graphs (INT8 or float32) vs the float torch model through the runtime's Encoder/Decoder on valid utterances.
 
     The decoder is compared on identical inputs (the float encoder's alignment), so each number is that
     graph's own quantization error.  Also returns each graph's XNNPACK partition count.
@@ -257,16 +261,23 @@ def int8_check(model: AcousticModel, ckpt_speakers: Sequence[str], features: Pat
     return report
 
 
-def export_acoustic(checkpoint: Path, out_dir: Path, tier: str, calib_features_dir: Path, *, calib_chunks: int = 300,
-                    frame_chunk: int | None = None, overlap: int | None = None, check: bool = True,
-                    seed: int = 0) -> dict[str, Any]:
-    """Write ``<tier>-encoder.tflite`` and ``<tier>-decoder.tflite`` into ``out_dir``; return their manifest entries.
+def check_key(precision: str) -> str:
+    """The report key of the graphs-vs-torch measurement: ``int8_vs_float`` or ``float32_vs_float``."""
+    return f"{precision}_vs_float"
 
-    Returns ``{"encoder": entry, "decoder": entry}`` (file, sha256, quantization, inputs, outputs).  The
+
+def export_acoustic_graphs(checkpoint: Path, out_dir: Path, tier: str, calib_features_dir: Path, *,
+                           calib_chunks: int = 300, frame_chunk: int | None = None, overlap: int | None = None,
+                           check: bool = True, seed: int = 0, precision: str = "int8") -> tuple[dict[str, Any], dict[str, Any]]:
+    """Write ``<tier>-encoder.tflite`` and ``<tier>-decoder.tflite`` into ``out_dir``; return (entries, report).
+
+    ``entries`` is ``{"encoder": entry, "decoder": entry}`` (file, sha256, quantization, inputs, outputs).  The
     tier's geometry is the checkpoint config's ``phoneme_bucket`` and ``frame_chunk`` (``frame_chunk``
     overrides it; it must equal the vocoder's) and ``overlap`` defaults to the decoder's context.  With
-    ``check`` the graphs are loaded in LiteRT and compared with the float model; a graph that is not one
-    XNNPACK partition raises RuntimeError.  The measurements go to ``<checkpoint dir>/export-<tier>.json``.
+    ``check`` the graphs are loaded in LiteRT and compared with the float model (under ``check_key(precision)``
+    in the report); a graph that is not one XNNPACK partition raises RuntimeError.  ``precision`` ``float32``
+    writes the unquantized twins (same calibration, so the same construction path).  Nothing is written
+    beside the checkpoint.
     """
     model, speakers, _ = load_checkpoint(checkpoint)
     cfg = model.cfg
@@ -281,15 +292,16 @@ def export_acoustic(checkpoint: Path, out_dir: Path, tier: str, calib_features_d
     weights = numpy_weights(model)
     out_dir.mkdir(parents=True, exist_ok=True)
     enc_path, dec_path = out_dir / f"{tier}-encoder.tflite", out_dir / f"{tier}-decoder.tflite"
-    enc_path.write_bytes(build_encoder(weights, cfg, p, calib["ids"], calib["speakers"]))
-    dec_path.write_bytes(build_decoder(weights, cfg, f, calib["frames"], calib["frame_pitch"], calib["window_speakers"]))
+    enc_path.write_bytes(build_encoder(weights, cfg, p, calib["ids"], calib["speakers"], precision))
+    dec_path.write_bytes(build_decoder(weights, cfg, f, calib["frames"], calib["frame_pitch"], calib["window_speakers"],
+                                       precision))
     entries = {
         "encoder": graph_entry(enc_path, [("phoneme_ids", "int32", (1, p)), ("speaker", "float32", (1, s))],
                                [("hidden", "float32", (1, p, h)), ("log_duration", "float32", (1, p)),
-                                ("pitch", "float32", (1, p))]),
+                                ("pitch", "float32", (1, p))], precision),
         "decoder": graph_entry(dec_path, [("frames", "float32", (1, f, h)), ("frame_pitch", "float32", (1, f, 1)),
                                           ("speaker", "float32", (1, s))],
-                               [("mel", "float32", (1, f, cfg.n_mels))]),
+                               [("mel", "float32", (1, f, cfg.n_mels))], precision),
     }
     report: dict[str, Any] = {"checkpoint": str(checkpoint), "tier": tier, "phoneme_bucket": p, "frame_chunk": f,
                               "overlap": o, "decoder_context": cfg.decoder_context, "speakers": speakers,
@@ -297,12 +309,27 @@ def export_acoustic(checkpoint: Path, out_dir: Path, tier: str, calib_features_d
                                               "decoder_windows": int(calib["frames"].shape[0])},
                               "bytes": {"encoder": enc_path.stat().st_size, "decoder": dec_path.stat().st_size}}
     if check:
-        report["int8_vs_float"] = int8_check(model, speakers, calib_features_dir, entries, out_dir, o)
-        bad = {r: n for r, n in report["int8_vs_float"]["partitions"].items() if n != 1}
+        key = check_key(precision)
+        report[key] = int8_check(model, speakers, calib_features_dir, entries, out_dir, o)
+        bad = {r: n for r, n in report[key]["partitions"].items() if n != 1}
         if bad:
             raise RuntimeError(f"graphs not in one XNNPACK partition: {bad}")
-    (checkpoint.parent / f"export-{tier}.json").write_text(json.dumps(report, indent=2) + "\n")
-    _LOGGER.info("exported %s: %s", tier, json.dumps(report))
+    _LOGGER.info("exported %s (%s): %s", tier, precision, json.dumps(report))
+    return entries, report
+
+
+def export_acoustic(checkpoint: Path, out_dir: Path, tier: str, calib_features_dir: Path, *, calib_chunks: int = 300,
+                    frame_chunk: int | None = None, overlap: int | None = None, check: bool = True,
+                    seed: int = 0, precision: str = "int8") -> dict[str, Any]:
+    """``export_acoustic_graphs``, its measurements saved as ``<checkpoint dir>/export-<tier>.json``; return the entries.
+
+    A float32 export's measurements go to ``export-<tier>-float32.json``.
+    """
+    entries, report = export_acoustic_graphs(checkpoint, out_dir, tier, calib_features_dir, calib_chunks=calib_chunks,
+                                             frame_chunk=frame_chunk, overlap=overlap, check=check, seed=seed,
+                                             precision=precision)
+    suffix = "" if precision == "int8" else f"-{precision}"
+    (checkpoint.parent / f"export-{tier}{suffix}.json").write_text(json.dumps(report, indent=2) + "\n")
     return entries
 
 
@@ -317,11 +344,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frame-chunk", type=int, default=None)
     ap.add_argument("--overlap", type=int, default=None)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--precision", choices=PRECISIONS, default="int8", help="int8 (shipped) or its float32 twin")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(args.threads)
     entries = export_acoustic(args.checkpoint, args.out_dir, args.tier, args.features, calib_chunks=args.calib_chunks,
-                              frame_chunk=args.frame_chunk, overlap=args.overlap)
+                              frame_chunk=args.frame_chunk, overlap=args.overlap, precision=args.precision)
     print(json.dumps(entries, indent=2))
     return 0
 

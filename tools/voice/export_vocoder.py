@@ -6,8 +6,9 @@ Every op is calibrated on a numpy float reference over real mel windows of the f
 paired with its speaker's embedding row, so the graph is INT8 from the input QUANTIZE to the three
 output DEQUANTIZEs and runs as one XNNPACK partition.
 
-The float reference for INT8-vs-float measurements is the torch model itself (the builder writes INT8
-only); ``measure`` runs both on the same windows.
+The float reference for INT8-vs-float measurements is the torch model itself; ``measure`` runs both on the
+same windows.  ``--precision float32`` writes the graph's float32 twin instead (same construction code, no
+quantization), which ``measure`` compares with torch the same way.
 
     .venv/bin/python tools/voice/export_vocoder.py --checkpoint out/vocoder/best.pt --features out/features \\
         --corpus /work/corpus-run --out out/vocoder/vocoder-int8.tflite
@@ -30,7 +31,7 @@ import numpy as np
 import tflite
 import torch
 from myna.voices import GraphSpec, TensorSpec
-from workbench.tflite_builder import QuantGraph
+from workbench.tflite_builder import PRECISIONS, QuantGraph
 
 from voice.audio import AUDIO, log_mel
 from voice.blocks import export_film_block, numpy_block_weights
@@ -96,11 +97,11 @@ def calibration_windows(features: Path, table: np.ndarray, speakers: list[str], 
 
 
 def build_graph(state: Mapping[str, torch.Tensor], cfg: VocoderConfig, calib_mel: np.ndarray, calib_speaker: np.ndarray,
-                frame_chunk: int = DEFAULT_FRAME_CHUNK) -> QuantGraph:
-    """The INT8 vocoder graph (call ``.serialize()`` for the bytes)."""
+                frame_chunk: int = DEFAULT_FRAME_CHUNK, precision: str = "int8") -> QuantGraph:
+    """The INT8 (or float32) vocoder graph (call ``.serialize()`` for the bytes)."""
     f, d, bins = frame_chunk, cfg.dim, cfg.bins
     s = {k: v.detach().cpu().double().numpy() for k, v in state.items() if v.dtype.is_floating_point}
-    g = QuantGraph("vocoder")
+    g = QuantGraph("vocoder", precision)
     mel = g.quantize(g.input("mel", (1, f, cfg.n_mels), calib_mel))
     spk = g.quantize(g.input("speaker", (1, cfg.speaker_dim), calib_speaker))
     x = g.reshape(g.fully_connected(mel, s["inp.weight"], s["inp.bias"]), (1, 1, f, d))
@@ -120,7 +121,7 @@ def graph_spec(graph: QuantGraph, file_name: str, data: bytes) -> GraphSpec:
     model = graph.model
     inputs, outputs = (tuple(TensorSpec(model.tensors[i].name, names[model.tensors[i].type], model.tensors[i].shape)
                              for i in indices) for indices in (model.inputs, model.outputs))
-    return GraphSpec(file_name, hashlib.sha256(data).hexdigest(), "int8", inputs, outputs)
+    return GraphSpec(file_name, hashlib.sha256(data).hexdigest(), graph.precision, inputs, outputs)
 
 
 def run_litert(model: bytes, feeds: Mapping[str, np.ndarray], num_threads: int = 1) -> tuple[list[dict[str, np.ndarray]], int]:
@@ -146,7 +147,8 @@ def measure(model: Vocoder, graph: bytes, mels: np.ndarray, speakers: np.ndarray
     """INT8 (LiteRT) vs float (torch) on the same windows: output correlations and the audio they make.
 
     ``trim`` context frames each side are dropped, as the runtime drops them.  Audio SNR is of the INT8
-    audio against the float audio (the quantisation noise), mel L1 between their log-mels.
+    audio against the float audio (the quantisation noise), mel L1 between their log-mels.  A float32
+    ``graph`` is measured the same way (the keys keep their ``int8`` names).
     """
     got, partitions = run_litert(graph, {"mel": mels, "speaker": speakers})
     with torch.no_grad():
@@ -181,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frame-chunk", type=int, default=DEFAULT_FRAME_CHUNK)
     ap.add_argument("--windows", type=int, default=256, help="calibration windows")
     ap.add_argument("--measure-windows", type=int, default=32, help="valid windows for the INT8-vs-float check")
+    ap.add_argument("--precision", choices=PRECISIONS, default="int8", help="int8 (shipped) or its float32 twin")
     ap.add_argument("--speaker-table", type=Path, default=None,
                     help=".npy [speakers, S] of rows the graph must accept (the acoustic model's); folded into the FiLMs")
     args = ap.parse_args(argv)
@@ -195,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         table = target
         report["speaker_map_residual"] = residual
     mels, spk = calibration_windows(args.features, table, speakers, args.windows, args.frame_chunk)
-    data = build_graph(state, model.cfg, mels, spk, args.frame_chunk).serialize()
+    data = build_graph(state, model.cfg, mels, spk, args.frame_chunk, args.precision).serialize()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_bytes(data)
     split = "valid" if any(r["split"] == "valid" for r in read_index(args.features)) else "train"

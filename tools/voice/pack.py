@@ -1,5 +1,9 @@
 """Build a trained voice pack: per tier, the acoustic and vocoder checkpoints → INT8 graphs, adapters, manifest, card.
 
+``precision="float32"`` builds the same pack with the graphs' float32 twins (same construction code and
+calibration, no quantization; the manifest's ``quantization`` says ``float32``): the reference INT8 is
+measured against, never shipped.
+
 One speaker vector per voice drives all graphs of every tier: the adapters are rows of the acoustic
 checkpoint's speaker table, and each vocoder gets a least-squares affine map from that table folded into
 its FiLM layers (``export_vocoder.fold_speaker_map``).  Tiers therefore must come from acoustic
@@ -36,7 +40,7 @@ from workbench.placeholder_voice import write_npz
 from . import export_vocoder
 from .acoustic import AcousticModel, load_checkpoint, speaker_table
 from .audio import AUDIO, AudioConfig
-from .export_acoustic import export_acoustic
+from .export_acoustic import check_key, export_acoustic_graphs
 from .features import read_index
 
 _LOGGER = logging.getLogger(__name__)
@@ -145,7 +149,8 @@ def _clean(value: Any) -> Any:
 
 def export_vocoder_tier(checkpoint: Path, out_dir: Path, tier: str, features: Path, speakers: Sequence[str],
                         table: np.ndarray, frame_chunk: int, overlap: int, *, voice_ids: Sequence[str] | None = None,
-                        windows: int = 256, measure_windows: int = 32) -> tuple[voices.GraphSpec, dict[str, Any]]:
+                        windows: int = 256, measure_windows: int = 32,
+                        precision: str = "int8") -> tuple[voices.GraphSpec, dict[str, Any]]:
     """Write ``<tier>-vocoder.tflite`` taking the acoustic ``table``'s rows; return its manifest entry and measurements.
 
     ``speakers`` name the rows of ``table``; the map is fitted on those the vocoder was trained on, which must
@@ -164,7 +169,7 @@ def export_vocoder_tier(checkpoint: Path, out_dir: Path, tier: str, features: Pa
     state, residual = export_vocoder.fold_speaker_map(model.state_dict(), own_rows, target)
     model.load_state_dict(state)
     mels, spk = export_vocoder.calibration_windows(features, target, common, windows, frame_chunk)
-    graph = export_vocoder.build_graph(state, cfg, mels, spk, frame_chunk)
+    graph = export_vocoder.build_graph(state, cfg, mels, spk, frame_chunk, precision)
     data = graph.serialize()
     path = out_dir / f"{tier}-vocoder.tflite"
     path.write_bytes(data)
@@ -201,8 +206,13 @@ def _prepare_out(out: Path, pack_id: str) -> Path:
 
 def build_voice_pack(pack_id: str, out: Path, features: Path, tiers: Iterable[TierSource], datacard: Path, *,
                      default_voice: str = "joe", voice_ids: Sequence[str] | None = None, licence: str = "Apache-2.0",
-                     calib_chunks: int = 300, vocoder_windows: int = 256, measure_windows: int = 32) -> Path:
-    """Export every tier and write the pack to ``out`` (replacing a previous build of the same pack); return ``out``."""
+                     calib_chunks: int = 300, vocoder_windows: int = 256, measure_windows: int = 32,
+                     precision: str = "int8") -> Path:
+    """Export every tier and write the pack to ``out`` (replacing a previous build of the same pack); return ``out``.
+
+    ``precision`` is ``int8`` (the shipped graphs) or ``float32`` (their unquantized twins).  Nothing is
+    written beside the checkpoints.
+    """
     sources = sorted(tiers, key=lambda t: voices.TIER_ORDER.index(t.tier))
     if not sources:
         raise PackError("no --tier given")
@@ -253,12 +263,12 @@ def build_voice_pack(pack_id: str, out: Path, features: Path, tiers: Iterable[Ti
                             f"model has {cfg.n_mels} and {cfg.speaker_dim}")
         frame_chunk, overlap = geometry(cfg.decoder_context, voc_cfg.receptive_frames)
         _LOGGER.info("tier %s: bucket %d, frame_chunk %d, overlap %d", src.tier, cfg.phoneme_bucket, frame_chunk, overlap)
-        entries = export_acoustic(src.acoustic, partial, src.tier, features, calib_chunks=calib_chunks,
-                                  frame_chunk=frame_chunk, overlap=overlap)
-        acoustic_report = json.loads((src.acoustic.parent / f"export-{src.tier}.json").read_text())
+        entries, acoustic_report = export_acoustic_graphs(src.acoustic, partial, src.tier, features,
+                                                          calib_chunks=calib_chunks, frame_chunk=frame_chunk,
+                                                          overlap=overlap, precision=precision)
         vocoder_spec, vocoder_report = export_vocoder_tier(
             src.vocoder, partial, src.tier, features, speakers, table, frame_chunk, overlap, voice_ids=chosen,
-            windows=vocoder_windows, measure_windows=measure_windows)
+            windows=vocoder_windows, measure_windows=measure_windows, precision=precision)
         graphs = {role: voices.GraphSpec.from_dict(entries[role], role) for role in ("encoder", "decoder")}
         graphs["vocoder"] = vocoder_spec
         tier_specs[src.tier] = voices.TierSpec(cfg.phoneme_bucket, frame_chunk, overlap, graphs)
@@ -271,7 +281,7 @@ def build_voice_pack(pack_id: str, out: Path, features: Path, tiers: Iterable[Ti
                        "vocoder": sum(p.numel() for p in voc_model.parameters())},
             "bytes": {role: (partial / g.file).stat().st_size for role, g in graphs.items()},
             "training": {"acoustic": training_summary(src.acoustic, raw), "vocoder": training_summary(src.vocoder)},
-            "int8_vs_float": {"acoustic": acoustic_report.get("int8_vs_float"), "vocoder": vocoder_report},
+            check_key(precision): {"acoustic": acoustic_report.get(check_key(precision)), "vocoder": vocoder_report},
             "calibration": {"acoustic": acoustic_report.get("calibration"), "vocoder_windows": vocoder_windows},
         }
 
@@ -361,17 +371,20 @@ def model_card(manifest: voices.Manifest, export: Mapping[str, Any]) -> str:
     """MODEL_CARD.md of a built pack, from its manifest and export.json contents."""
     tiers = export["tiers"]
     data = export["data"]
+    precision = next(g.quantization for t in manifest.tiers.values() for g in t.graphs.values())
+    is_float = precision == "float32"
     lines = [
         f"# Myna voice pack `{manifest.pack_id}`",
         "",
         f"Trained English voices for the Myna daemon: {len(manifest.voices)} voices in "
-        f"{len(manifest.tiers)} tier(s) ({', '.join(manifest.tiers)}), full INT8 TFLite graphs, "
+        f"{len(manifest.tiers)} tier(s) ({', '.join(manifest.tiers)}), "
+        f"{'float32 (unquantized reference, not shipped)' if is_float else 'full INT8'} TFLite graphs, "
         f"{manifest.audio.sample_rate} Hz. Default voice: `{manifest.default_voice}`. Built by "
         "`tools/make_voice_pack.py`; every figure below is in `export.json`.",
         "",
         "## Architecture",
         "",
-        "Three graphs per tier, each one XNNPACK partition, float I/O and INT8 inside "
+        f"Three graphs per tier, each one XNNPACK partition, float I/O and {'float32' if is_float else 'INT8'} inside "
         "(`docs/design/voice-training.md`):",
         "",
         "- **encoder** (FastPitch-style): phoneme-id embedding → dilated depthwise-conv FiLM blocks → duration, "
@@ -413,15 +426,16 @@ def model_card(manifest: voices.Manifest, export: Mapping[str, Any]) -> str:
                      f"{_fmt(row['utterances'])} | {row['licence']} |")
     if data.get("sources"):
         lines += ["", "Texts: " + "; ".join(f"{k} — {v.get('licence')}" for k, v in data["sources"].items()) + "."]
-    lines += ["", "## INT8 versus float", "",
+    key = check_key(precision)
+    lines += ["", "## Float32 graphs versus the torch model" if is_float else "## INT8 versus float", "",
               "The exported graphs against the float model on held-out utterances through the runtime's own "
               "chunking (acoustic) and on mel windows (vocoder). Correlation r and mean absolute error.", "",
               "| tier | encoder hidden r | log-duration r / MAE | pitch r / MAE | decoder mel r (centred) / MAE "
               "| vocoder log-mag r / MAE | vocoder audio SNR dB | vocoder mel L1 | speaker-map residual |",
               "|---|---|---|---|---|---|---|---|---|"]
     for name, t in tiers.items():
-        a = t["int8_vs_float"]["acoustic"] or {}
-        v = t["int8_vs_float"]["vocoder"]
+        a = t[key]["acoustic"] or {}
+        v = t[key]["vocoder"]
 
         def pair(key: str, field: str = "corr") -> str:
             entry = a.get(key) or {}
@@ -448,7 +462,9 @@ def model_card(manifest: voices.Manifest, export: Mapping[str, Any]) -> str:
               f"artefacts.{_data_limits(manifest, data)}",
               "- The teachers' own pronunciations differ from the phonemes the model was trained on wherever "
               "their G2P disagrees with Myna's, which blurs some words.",
-              "- 22.05 kHz audio, mel up to 8 kHz; INT8 adds a little noise (figures above).",
+              "- 22.05 kHz audio, mel up to 8 kHz; "
+              + ("float32 graphs: larger and slower than the INT8 pack's, a reference for measuring it, not for devices."
+                 if is_float else "INT8 adds a little noise (figures above)."),
               "- Speaker vectors are the training speakers' rows; mixing or cloning voices is untested.",
               ""]
     return "\n".join(lines)

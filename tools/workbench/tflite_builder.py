@@ -1,4 +1,4 @@
-"""Write full-INT8 TFLite graphs with the flatbuffers Builder, calibrated by a numpy float reference."""
+"""Write full-INT8 TFLite graphs (or their float32 twins) with the flatbuffers Builder, calibrated by a numpy float reference."""
 
 from __future__ import annotations
 
@@ -26,6 +26,13 @@ _OP_VERSIONS: dict[int, int] = {
 }
 _FC_VERSION = 4
 _FC_KEEP_DIMS_VERSION = 5
+# The same table for float32 kernels: version 1 throughout, except the options that need a newer one.
+_FLOAT_OP_VERSIONS: dict[int, int] = {code: 1 for code in _OP_VERSIONS}
+_FLOAT_FC_VERSION = 1
+_FLOAT_DILATED_DEPTHWISE_VERSION = 2
+
+PRECISIONS = ("int8", "float32")
+"""What a graph computes in: ``int8`` (full INT8 inside, float I/O) or ``float32`` (its unquantized twin)."""
 
 _NUMPY_OF_TYPE = {
     tflite.TensorType.FLOAT32: np.dtype(np.float32),
@@ -242,6 +249,8 @@ class FlatModel:
 # ----------------------------------------------------------------------------------------------
 # Quantized graph construction: every op computes its float reference on a calibration batch,
 # takes its output range from it and emits the INT8 op, so calibration and export are one pass.
+# With ``precision="float32"`` the same calls emit the same ops on float32 tensors and weights
+# instead: the float twin that INT8 is measured against, from the one construction code.
 
 
 def _round_up_range(value: float) -> float:
@@ -289,22 +298,54 @@ class Node:
 
 
 class QuantGraph:
-    """Build a full-INT8 graph with float inputs/outputs (QUANTIZE in, DEQUANTIZE out)."""
+    """Build a full-INT8 graph with float inputs/outputs (QUANTIZE in, DEQUANTIZE out), or its float32 twin.
 
-    def __init__(self, name: str) -> None:
+    With ``precision="float32"`` every op writes float32 tensors and float32 weights (BatchNorm stays
+    folded, the op types are the same), ``quantize`` is the identity and ``dequantize`` only names the
+    graph output, so the twin has the INT8 graph's inputs, outputs, names and shapes.  Node values are
+    then the float reference itself, with no quantization noise.
+    """
+
+    def __init__(self, name: str, precision: str = "int8") -> None:
+        """``precision``: one of ``PRECISIONS``."""
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision {precision!r}: expected one of {PRECISIONS}")
         self.model = FlatModel(name)
+        self.precision = precision
+        """``int8`` or ``float32``; the manifest's ``quantization`` of the graph."""
         self._count = 0
+
+    @property
+    def is_float(self) -> bool:
+        """True for the float32 twin."""
+        return self.precision == "float32"
+
+    def _version(self, code: int) -> int:
+        return (_FLOAT_OP_VERSIONS if self.is_float else _OP_VERSIONS)[code]
+
+    def _float(self, stem: str, values: np.ndarray, shape: tuple[int, ...]) -> Node:
+        index = self.model.tensor(self._name(stem), shape, tflite.TensorType.FLOAT32)
+        return Node(index, values, shape)
+
+    def _const(self, stem: str, data: np.ndarray) -> tuple[int, np.ndarray]:
+        """A float32 constant and the values the graph really holds (float32-rounded), as float64."""
+        array = np.ascontiguousarray(data, np.float32)
+        return self.model.tensor(self._name(stem), array.shape, tflite.TensorType.FLOAT32, array), array.astype(np.float64)
 
     def _name(self, stem: str) -> str:
         self._count += 1
         return f"{stem}_{self._count}"
 
     def _int8(self, stem: str, values: np.ndarray, shape: tuple[int, ...], min_range: float = 0.0) -> Node:
+        if self.is_float:
+            return self._float(stem, values, shape)
         scale, zp = _act_params(values, min_range)
         index = self.model.tensor(self._name(stem), shape, tflite.TensorType.INT8, scale=[scale], zero_point=[zp])
         return Node(index, _fake_quant(values, scale, zp), shape, scale, zp)
 
     def _int8_like(self, stem: str, source: Node, values: np.ndarray, shape: tuple[int, ...]) -> Node:
+        if self.is_float:
+            return self._float(stem, values, shape)
         index = self.model.tensor(self._name(stem), shape, tflite.TensorType.INT8,
                                   scale=[source.scale], zero_point=[source.zero_point])
         return Node(index, values, shape, source.scale, source.zero_point)
@@ -316,14 +357,22 @@ class QuantGraph:
         return Node(index, calibration, tuple(shape))
 
     def quantize(self, x: Node) -> Node:
-        """Float input → int8 at the range the calibration batch shows."""
+        """Float input → int8 at the range the calibration batch shows (the float twin: ``x`` itself)."""
+        if self.is_float:
+            return x
         out = self._int8("q", x.values, x.shape)
         self.model.op(tflite.BuiltinOperator.QUANTIZE, [x.index], [out.index],
                       tflite.QuantizeOptions, tflite.BuiltinOptions.QuantizeOptions)
         return out
 
     def dequantize(self, x: Node, name: str) -> Node:
-        """Int8 → float graph output named ``name``."""
+        """Int8 → float graph output named ``name`` (the float twin: ``x``'s tensor renamed and made the output)."""
+        if self.is_float:
+            if x.index in self.model.inputs or x.index in self.model.outputs:
+                raise ValueError(f"{name}: tensor {self.model.tensors[x.index].name!r} is already a graph input or output")
+            self.model.tensors[x.index].name = name
+            self.model.outputs.append(x.index)
+            return x
         index = self.model.tensor(name, x.shape, tflite.TensorType.FLOAT32)
         self.model.op(tflite.BuiltinOperator.DEQUANTIZE, [x.index], [index],
                       tflite.DequantizeOptions, tflite.BuiltinOptions.DequantizeOptions)
@@ -332,6 +381,13 @@ class QuantGraph:
 
     def gather(self, table: np.ndarray, ids: Node) -> Node:
         """Embedding lookup; GATHER keeps the table's quantization for its output."""
+        if self.is_float:
+            t_index, table_f = self._const("embedding", table)
+            out = self._float("gather", table_f[ids.values], (*ids.shape, table.shape[1]))
+            self.model.op(tflite.BuiltinOperator.GATHER, [t_index, ids.index], [out.index],
+                          tflite.GatherOptions, tflite.BuiltinOptions.GatherOptions, [("Axis", "int32", 0)],
+                          version=self._version(tflite.BuiltinOperator.GATHER))
+            return out
         scale, zp = _act_params(table)
         q_table = np.clip(np.round(table / scale) + zp, -128, 127).astype(np.int8)
         t_index = self.model.tensor(self._name("embedding"), table.shape, tflite.TensorType.INT8, q_table,
@@ -344,12 +400,17 @@ class QuantGraph:
         return out
 
     def _weights(self, stem: str, w: np.ndarray) -> tuple[int, np.ndarray, float]:
+        if self.is_float:
+            index, values = self._const(stem, w)
+            return index, values, 1.0
         scale = float(np.abs(w).max()) / 127.0 or 1.0
         q = np.clip(np.round(w / scale), -127, 127).astype(np.int8)
         index = self.model.tensor(self._name(stem), w.shape, tflite.TensorType.INT8, q, scale=[scale], zero_point=[0])
         return index, q.astype(np.float64) * scale, scale
 
     def _bias(self, stem: str, b: np.ndarray, scale: float) -> tuple[int, np.ndarray]:
+        if self.is_float:
+            return self._const(stem, b)
         q = np.round(b / scale).astype(np.int32)
         index = self.model.tensor(self._name(stem), b.shape, tflite.TensorType.INT32, q, scale=[scale], zero_point=[0])
         return index, q.astype(np.float64) * scale
@@ -372,7 +433,7 @@ class QuantGraph:
             tflite.FullyConnectedOptions, tflite.BuiltinOptions.FullyConnectedOptions,
             [("FusedActivationFunction", "int8", tflite.ActivationFunctionType.RELU if relu else 0),
              ("KeepNumDims", "bool", keep)],
-            version=_FC_KEEP_DIMS_VERSION if keep else _FC_VERSION,
+            version=_FC_KEEP_DIMS_VERSION if keep else _FLOAT_FC_VERSION if self.is_float else _FC_VERSION,
         )
         return out
 
@@ -382,16 +443,17 @@ class QuantGraph:
         shape = tuple(int(max(p, q)) for p, q in zip(a.shape, b.shape))
         out = self._int8("add" if code == tflite.BuiltinOperator.ADD else "mul", values, shape)
         self.model.op(code, [a.index, b.index], [out.index], table, opt_type,
-                      [("FusedActivationFunction", "int8", tflite.ActivationFunctionType.RELU if relu else 0)])
+                      [("FusedActivationFunction", "int8", tflite.ActivationFunctionType.RELU if relu else 0)],
+                      version=self._version(code))
         return out
 
     def add(self, a: Node, b: Node, relu: bool = False) -> Node:
-        """Broadcasting int8 ADD (equal ranks)."""
+        """Broadcasting ADD (equal ranks)."""
         return self._binary(tflite.BuiltinOperator.ADD, tflite.AddOptions, tflite.BuiltinOptions.AddOptions,
                             a, b, a.values + b.values, relu)
 
     def mul(self, a: Node, b: Node, relu: bool = False) -> Node:
-        """Broadcasting int8 MUL (equal ranks)."""
+        """Broadcasting MUL (equal ranks)."""
         return self._binary(tflite.BuiltinOperator.MUL, tflite.MulOptions, tflite.BuiltinOptions.MulOptions,
                             a, b, a.values * b.values, relu)
 
@@ -404,7 +466,7 @@ class QuantGraph:
         out = self._int8_like("reshape", x, values, shape)
         self.model.op(tflite.BuiltinOperator.RESHAPE, [x.index, shape_index], [out.index],
                       tflite.ReshapeOptions, tflite.BuiltinOptions.ReshapeOptions,
-                      [("NewShape", "int32_vector", list(shape))])
+                      [("NewShape", "int32_vector", list(shape))], version=self._version(tflite.BuiltinOperator.RESHAPE))
         return out
 
     def depthwise_time_conv(self, x: Node, w: np.ndarray, b: np.ndarray, relu: bool = True) -> Node:
@@ -427,6 +489,7 @@ class QuantGraph:
              ("DepthMultiplier", "int32", 1),
              ("FusedActivationFunction", "int8", tflite.ActivationFunctionType.RELU if relu else 0),
              ("DilationWFactor", "int32", 1), ("DilationHFactor", "int32", 1)],
+            version=self._version(tflite.BuiltinOperator.DEPTHWISE_CONV_2D),
         )
         return out
 
@@ -437,21 +500,27 @@ class QuantGraph:
         by orders of magnitude, and one scale would flatten the small ones to zero.
         """
         kernel, channels = w.shape
-        w_scale = np.maximum(np.abs(w).max(axis=0), 1e-8) / 127.0
-        q = np.clip(np.round(w / w_scale), -127, 127).astype(np.int8)
-        w_index = self.model.tensor(self._name("dw_w"), (1, 1, kernel, channels), tflite.TensorType.INT8,
-                                    q.reshape(1, 1, kernel, channels), scale=list(w_scale),
-                                    zero_point=[0] * channels, quantized_dimension=3)
-        b_scale = x.scale * w_scale
-        qb = np.round(b / b_scale).astype(np.int32)
-        b_index = self.model.tensor(self._name("dw_b"), (channels,), tflite.TensorType.INT32, qb,
-                                    scale=list(b_scale), zero_point=[0] * channels, quantized_dimension=0)
-        taps = q.astype(np.float64) * w_scale
+        if self.is_float:
+            w_index, taps = self._const("dw_w", w.reshape(1, 1, kernel, channels))
+            taps = taps.reshape(kernel, channels)
+            b_index, b_values = self._const("dw_b", b)
+        else:
+            w_scale = np.maximum(np.abs(w).max(axis=0), 1e-8) / 127.0
+            q = np.clip(np.round(w / w_scale), -127, 127).astype(np.int8)
+            w_index = self.model.tensor(self._name("dw_w"), (1, 1, kernel, channels), tflite.TensorType.INT8,
+                                        q.reshape(1, 1, kernel, channels), scale=list(w_scale),
+                                        zero_point=[0] * channels, quantized_dimension=3)
+            b_scale = x.scale * w_scale
+            qb = np.round(b / b_scale).astype(np.int32)
+            b_index = self.model.tensor(self._name("dw_b"), (channels,), tflite.TensorType.INT32, qb,
+                                        scale=list(b_scale), zero_point=[0] * channels, quantized_dimension=0)
+            taps = q.astype(np.float64) * w_scale
+            b_values = qb * b_scale
         pad = dilation * (kernel - 1) // 2
         seq = x.values[:, 0]
         padded = np.pad(seq, ((0, 0), (pad, pad), (0, 0)))
         t = seq.shape[1]
-        values = sum(padded[:, k * dilation : k * dilation + t] * taps[k] for k in range(kernel)) + qb * b_scale
+        values = sum(padded[:, k * dilation : k * dilation + t] * taps[k] for k in range(kernel)) + b_values
         out = self._int8("dwconv", values[:, None], x.shape)
         self.model.op(
             tflite.BuiltinOperator.DEPTHWISE_CONV_2D, [x.index, w_index, b_index], [out.index],
@@ -459,6 +528,7 @@ class QuantGraph:
             [("Padding", "int8", tflite.Padding.SAME), ("StrideW", "int32", 1), ("StrideH", "int32", 1),
              ("DepthMultiplier", "int32", 1), ("FusedActivationFunction", "int8", 0),
              ("DilationWFactor", "int32", dilation), ("DilationHFactor", "int32", 1)],
+            version=(_FLOAT_DILATED_DEPTHWISE_VERSION if dilation != 1 else 1) if self.is_float else None,
         )
         return out
 
