@@ -141,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="start from a weights-only checkpoint (e.g. checkpoints/myna-en/acoustic-small.pt, fp16 is "
                          "fine) with a fresh optimizer and --init-step as the schedule position; ignored with --resume")
     ap.add_argument("--init-step", type=int, default=0, help="schedule step to start at with --init")
+    ap.add_argument("--speaker-table", type=Path, default=None,
+                    help="freeze the speaker rows to another checkpoint's (weights-only .pt, e.g. "
+                         "checkpoints/myna-en/acoustic-small.pt): every tier of a pack shares one vector per voice")
     args = ap.parse_args(argv)
     out: Path = args.out or Path("out") / f"acoustic-{args.tier}"
     out.mkdir(parents=True, exist_ok=True)
@@ -173,7 +176,20 @@ def main(argv: list[str] | None = None) -> int:
                                       energy_mean=stats["energy_mean"], energy_std=stats["energy_std"])
         mel_mean = stats["mel_mean"]
     model = AcousticModel(cfg, mel_mean)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.98), weight_decay=0.01)
+    if args.speaker_table is not None:
+        # A voice's adapter is one speaker vector used by every tier, so a new tier learns to read the
+        # vectors the shipped tier already defines instead of inventing its own.
+        donor = torch.load(args.speaker_table, map_location="cpu", weights_only=True)
+        if list(donor["speakers"]) != corpus.speakers:
+            raise SystemExit(f"{args.speaker_table}: speakers {donor['speakers']}, features have {corpus.speakers}")
+        rows = donor["model"]["speakers.weight"].float()
+        if rows.shape != model.speakers.weight.shape:
+            raise SystemExit(f"--speaker-table rows {tuple(rows.shape)}, this tier wants {tuple(model.speakers.weight.shape)}")
+        with torch.no_grad():
+            model.speakers.weight.copy_(rows)
+        model.speakers.weight.requires_grad_(False)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr, betas=(0.9, 0.98),
+                            weight_decay=0.01)
     history: dict[str, Any] = {"train": [], "valid": [], "seconds": 0.0}
     step, best = 0, math.inf
     if state is not None:

@@ -115,6 +115,16 @@ def test_training_lowers_the_loss_and_writes_its_outputs(trained: dict[str, Any]
     assert [r["step"] for r in trained["resumed"]["valid"]] == [10, 20, 24]
 
 
+def test_a_new_tier_can_share_the_speaker_rows_of_a_trained_one(trained: dict[str, Any], tmp_path: Path) -> None:
+    donor = torch.load(trained["out"] / "final.pt", map_location="cpu", weights_only=True)
+    out = tmp_path / "shared"
+    assert train_acoustic.main(["--features", str(trained["features"]), "--tier", "tiny", "--out", str(out),
+                                "--batch", "4", "--warmup", "2", "--steps", "6", "--valid-every", "6", "--threads", "1",
+                                "--speaker-table", str(trained["out"] / "final.pt")]) == 0
+    got = torch.load(out / "final.pt", map_location="cpu", weights_only=True)["model"]["speakers.weight"]
+    torch.testing.assert_close(got, donor["model"]["speakers.weight"], rtol=0, atol=0)  # frozen, not fine-tuned
+
+
 def test_phoneme_targets_average_voiced_frames_only() -> None:
     f0 = np.array([0, 100, 300, 0, 0, 200], np.float64)
     got = phoneme_means(f0 / 100, np.array([3, 0, 2, 1]), f0 > 0)
