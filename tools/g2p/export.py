@@ -53,12 +53,14 @@ def calibration_ids(n: int, seed: int = 0) -> np.ndarray:
     return ids
 
 
-def build_graph(weights: dict[str, Any], cfg: dict[str, Any], calib: np.ndarray) -> bytes:
-    """Emit the INT8 graph bytes."""
+def build_graph(weights: dict[str, Any], cfg: dict[str, Any], calib: np.ndarray, *, input_name: str = "letters",
+                name: str = "g2p_en") -> bytes:
+    """Emit the INT8 graph bytes; the input length is ``calib``'s width (the reverse model reuses this)."""
     up, dim = cfg["upsample"], cfg["dim"]
-    steps = MAX_LETTERS * up
-    g = QuantGraph("g2p_en")
-    letters = g.input("letters", (1, MAX_LETTERS), calib, dtype=tflite.TensorType.INT32)
+    length = calib.shape[1]
+    steps = length * up
+    g = QuantGraph(name)
+    letters = g.input(input_name, (1, length), calib, dtype=tflite.TensorType.INT32)
     x = g.reshape(g.gather(weights["emb"], letters), (1, 1, steps, dim))
     mask_table = np.ones((cfg["n_letters"], up)); mask_table[0] = 0.0
     mask = g.reshape(g.gather(mask_table, letters), (1, 1, steps, 1))

@@ -1,9 +1,11 @@
 """Neural grapheme-to-phoneme for words the lexicon lacks: one fixed-shape INT8 TFLite call per word.
 
 The model (``models/g2p-en``, trained on CMUdict by ``tools/train_g2p.py``) reads up to ``max_letters``
-letter ids and emits CTC logits over ``blank + PHONEMES`` at ``upsample`` positions per letter; greedy
-CTC decoding with one stress constraint (:class:`CtcDecoder`) happens here in numpy.  Runtime imports: numpy and the
-TFLite shim only, never torch.
+letter ids and emits CTC logits over ``blank + PHONEMES`` at ``upsample`` positions per letter.  Decoding
+happens here in numpy: with a ``decoder`` section in the manifest, a CTC beam search with a phoneme n-gram
+(:mod:`.g2p_lm`) whose few best candidates a small reverse model (phonemes → letters) re-ranks; without
+one, greedy CTC with one stress constraint (:class:`CtcDecoder`).  Runtime imports: numpy and the TFLite
+shim only, never torch.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from ..datadirs import shipped_dir
 from ..inference.runtime import Graph
 from ..voices import GraphSpec
 from . import phonemes
+from .g2p_lm import BeamConfig, BeamDecoder, PhonemeLM
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -89,6 +92,49 @@ class CtcDecoder:
 
 
 @dataclass(frozen=True)
+class Rescorer:
+    """The reverse model that re-ranks beam candidates by ``log P(letters | phonemes)``."""
+
+    graph: GraphSpec
+    """Input ``phonemes`` int32 [1, max_phonemes] (G2P output ids, 0 pads) → ``logits`` [1, 1, steps, 1 + letters]."""
+    max_phonemes: int
+    upsample: int
+    weight: float
+    """Score = beam score + weight × log P(letters | candidate)."""
+    candidates: int
+    """How many of the beam's best are re-ranked."""
+
+
+@dataclass(frozen=True)
+class DecoderSpec:
+    """``manifest.decoder``: beam search settings, the LM file and the optional rescorer."""
+
+    beam: BeamConfig
+    lm_file: str
+    lm_sha256: str
+    rescorer: Rescorer | None
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any], where: str) -> DecoderSpec:
+        """Parse; KeyError/TypeError/ValueError propagate to the manifest parser."""
+        if raw["kind"] != "beam":
+            raise ValueError(f"decoder kind {raw['kind']!r}")
+        beam = BeamConfig(int(raw["beam"]), float(raw["lm_weight"]), float(raw["insertion_bonus"]), float(raw["prune"]))
+        if beam.beam < 1:
+            raise ValueError("beam < 1")
+        rescorer = None
+        if raw.get("rescorer"):
+            r = raw["rescorer"]
+            rescorer = Rescorer(GraphSpec.from_dict(r["graph"], f"{where}.rescorer.graph"), int(r["max_phonemes"]),
+                                int(r["upsample"]), float(r["weight"]), int(r["candidates"]))
+            inp, out = rescorer.graph.input("phonemes"), rescorer.graph.output("logits")
+            if inp is None or inp.shape != (1, rescorer.max_phonemes) or inp.dtype != "int32" or out is None \
+                    or out.shape[:3] != (1, 1, rescorer.max_phonemes * rescorer.upsample):
+                raise ValueError("rescorer graph I/O does not match max_phonemes/upsample")
+        return cls(beam, str(raw["lm"]["file"]), str(raw["lm"]["sha256"]), rescorer)
+
+
+@dataclass(frozen=True)
 class G2PManifest:
     """What ``models/g2p-en/manifest.json`` promises about the graph."""
 
@@ -104,6 +150,8 @@ class G2PManifest:
     """Symbol of output id k is ``outputs[k - 1]`` (k ≠ blank); all from ``phonemes.PHONEMES``."""
     graph: GraphSpec
     """The TFLite file, its SHA-256 and fixed I/O."""
+    decoder: DecoderSpec | None = None
+    """Beam search + LM (+ rescorer); None = greedy CTC."""
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], where: str = MANIFEST_NAME) -> G2PManifest:
@@ -118,8 +166,9 @@ class G2PManifest:
             unknown = sorted(set(outputs) - set(phonemes.PHONEMES))
             if unknown:
                 raise errors.VoicePackError(f"{where}: output symbols outside the inventory: {unknown}")
+            decoder = DecoderSpec.from_dict(raw["decoder"], f"{where}.decoder") if raw.get("decoder") else None
             manifest = cls(str(raw["letters"]), int(raw["max_letters"]), int(raw["upsample"]), int(raw["blank"]),
-                           outputs, GraphSpec.from_dict(raw["graph"], f"{where}.graph"))
+                           outputs, GraphSpec.from_dict(raw["graph"], f"{where}.graph"), decoder)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise errors.VoicePackError(f"{where}: malformed G2P manifest ({exc!r})") from None
         letters_in = manifest.graph.input("letters")
@@ -130,6 +179,42 @@ class G2PManifest:
         if logits is None or logits.shape != (1, 1, steps, len(outputs) + 1):
             raise errors.VoicePackError(f"{where}: graph output 'logits' must be [1, 1, {steps}, {len(outputs) + 1}]")
         return manifest
+
+
+def ctc_log_likelihood(logits: np.ndarray, target: list[int], blank: int = 0) -> float:
+    """log P(target | logits) under CTC (sum over alignments); -1e4 when no alignment fits."""
+    lp = logits.astype(np.float64)
+    lp = lp - lp.max(-1, keepdims=True)
+    lp = lp - np.log(np.exp(lp).sum(-1, keepdims=True))
+    ext = np.full(2 * len(target) + 1, blank, np.int64)
+    ext[1::2] = target
+    n = len(ext)
+    # A symbol may be reached from two states back when it is not a blank and differs from that state's.
+    skip = np.zeros(n, bool)
+    skip[2:] = (ext[2:] != blank) & (ext[2:] != ext[:-2])
+    alpha = np.full(n, -np.inf)
+    alpha[0] = lp[0, ext[0]]
+    if n > 1:
+        alpha[1] = lp[0, ext[1]]
+    for t in range(1, len(lp)):
+        prev = alpha.copy()
+        shifted1 = np.concatenate(([-np.inf], prev[:-1]))
+        shifted2 = np.where(skip, np.concatenate(([-np.inf, -np.inf], prev[:-2])), -np.inf)
+        alpha = np.logaddexp(np.logaddexp(prev, shifted1), shifted2) + lp[t, ext]
+    total = np.logaddexp(alpha[-1], alpha[-2]) if n > 1 else alpha[-1]
+    return float(total) if np.isfinite(total) else -1e4
+
+
+def _checked(model_dir: Path, file: str, sha256: str) -> Path:
+    """``model_dir / file`` after its SHA-256 matched the manifest; VoicePackError otherwise."""
+    path = model_dir / Path(file).name
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise errors.VoicePackError(f"{model_dir}: cannot read {path.name}: {exc}") from None
+    if digest != sha256:
+        raise errors.VoicePackError(f"{path.name}: sha256 is {digest}, manifest says {sha256}")
+    return path
 
 
 def default_model_dir() -> Path:
@@ -151,13 +236,7 @@ class NeuralG2P:
         except (OSError, ValueError) as exc:
             raise errors.VoicePackError(f"{model_dir}: cannot read {MANIFEST_NAME}: {exc}") from None
         self.manifest = G2PManifest.from_dict(raw)
-        path = model_dir / Path(self.manifest.graph.file).name
-        try:
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        except OSError as exc:
-            raise errors.VoicePackError(f"{model_dir}: cannot read {path.name}: {exc}") from None
-        if digest != self.manifest.graph.sha256:
-            raise errors.VoicePackError(f"{path.name}: sha256 is {digest}, manifest says {self.manifest.graph.sha256}")
+        path = _checked(model_dir, self.manifest.graph.file, self.manifest.graph.sha256)
         self.graph = Graph(path, self.manifest.graph, num_threads=num_threads)
         self.max_letters: int = self.manifest.max_letters
         self._ids = {c: i + 1 for i, c in enumerate(self.manifest.letters)}
@@ -165,6 +244,19 @@ class NeuralG2P:
         self._letters = self.graph.inputs["letters"]
         self._logits = self.graph.outputs["logits"]
         self._decoder = CtcDecoder(self._symbols, self.manifest.blank)
+        self._beam: BeamDecoder | None = None
+        self._rescorer: Graph | None = None
+        spec = self.manifest.decoder
+        if spec is not None:
+            lm = PhonemeLM(_checked(model_dir, spec.lm_file, spec.lm_sha256))
+            if lm.vocab != len(self._symbols):
+                raise errors.VoicePackError(f"{spec.lm_file}: vocabulary {lm.vocab}, the graph has {len(self._symbols)}")
+            primary = {k for k, sym in enumerate(self._symbols) if sym.endswith("1")}
+            vowels = {k for k, sym in enumerate(self._symbols) if sym[-1:].isdigit()}
+            self._beam = BeamDecoder(lm, primary, vowels, spec.beam, self.manifest.blank)
+            if spec.rescorer is not None:
+                r = spec.rescorer
+                self._rescorer = Graph(_checked(model_dir, r.graph.file, r.graph.sha256), r.graph, num_threads=num_threads)
 
     def pieces(self, word: str) -> list[str]:
         """Split ``word`` into graph-sized letter runs.
@@ -200,9 +292,34 @@ class NeuralG2P:
         return tuple(result)
 
     def _run(self, piece: str) -> list[str]:
+        logits = self.logits(piece)
+        if self._beam is None:
+            return list(self._decoder.decode(logits))
+        candidates = self._beam.nbest(logits)
+        spec = self.manifest.decoder.rescorer  # type: ignore[union-attr]
+        if spec is not None and len(candidates) > 1:
+            letters = [self._ids[ch] for ch in piece]
+            scored = [(ids, score + spec.weight * self.reverse_log_likelihood(ids, letters))
+                      for ids, score in candidates[: spec.candidates]]
+            candidates = sorted(scored, key=lambda c: c[1], reverse=True)
+        return [self._symbols[k] for k in candidates[0][0]]
+
+    def logits(self, piece: str) -> np.ndarray:
+        """The G2P graph's CTC logits [len(piece) × upsample, n_out] for one piece (a copy)."""
         self._letters.fill(0)
-        for i, ch in enumerate(piece):
-            self._letters[0, i] = self._ids[ch]
+        self._letters[0, : len(piece)] = [self._ids[ch] for ch in piece]
         self.graph.run()
-        steps = len(piece) * self.manifest.upsample
-        return list(self._decoder.decode(self._logits[0, 0, :steps]))
+        return self._logits[0, 0, : len(piece) * self.manifest.upsample].copy()
+
+    def reverse_log_likelihood(self, ids: tuple[int, ...], letters: list[int]) -> float:
+        """log P(letters | output ids) from the reverse model; -1e6 for a candidate it cannot read."""
+        spec = self.manifest.decoder.rescorer if self.manifest.decoder else None
+        if spec is None or self._rescorer is None:
+            raise errors.VoicePackError("this G2P model has no reverse model")
+        if not ids or len(ids) > spec.max_phonemes:
+            return -1e6
+        inp, out = self._rescorer.inputs["phonemes"], self._rescorer.outputs["logits"]
+        inp.fill(0)
+        inp[0, : len(ids)] = ids
+        self._rescorer.run()
+        return ctc_log_likelihood(out[0, 0, : len(ids) * spec.upsample], letters)
