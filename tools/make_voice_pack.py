@@ -10,6 +10,10 @@ Every ``--tier`` must use an acoustic checkpoint with the same speaker table (se
 code, no quantization), the reference INT8 is measured against; write it outside models/:
 
     .venv/bin/python tools/make_voice_pack.py --precision float32 --pack-id myna-en-float --out out/myna-en-float ...
+
+``--int8-fc-per-channel --int8-ranges mse --int8-equalize 0.5`` lower INT8's error against that twin (per-row FC
+weight scales, least-squared-error activation ranges, cross-layer channel equalization); without them the
+INT8 graphs are the shipped bytes.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ for _path in (_TOOLS, _TOOLS.parent / "daemon"):
 
 import torch  # noqa: E402
 from voice.pack import PackError, TierSource, build_voice_pack  # noqa: E402
-from workbench.tflite_builder import PRECISIONS  # noqa: E402
+from workbench.tflite_builder import PRECISIONS, RANGE_METHODS, QuantOptions  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,6 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1: the same bytes on every rebuild)")
     ap.add_argument("--precision", choices=PRECISIONS, default="int8",
                     help="int8 (the shipped graphs) or float32 (their unquantized twins, for measuring INT8)")
+    ap.add_argument("--int8-fc-per-channel", action="store_true",
+                    help="INT8: one weight scale per FULLY_CONNECTED output row (default: one per tensor, the shipped bytes)")
+    ap.add_argument("--int8-ranges", choices=RANGE_METHODS, default="minmax",
+                    help="INT8 activation ranges: minmax (shipped) or mse (least squared error clipping over the calibration batch)")
+    ap.add_argument("--int8-equalize", type=float, default=0.0, metavar="ALPHA",
+                    help="INT8: cross-layer channel equalization inside the blocks, exponent 0..1 (default 0: off)")
     args = ap.parse_args(argv)
     if args.precision != "int8" and (args.out is None or args.out.resolve().is_relative_to((_TOOLS.parent / "models").resolve())):
         ap.error(f"--precision {args.precision} builds a reference pack, not one to ship: give an --out outside models/")
@@ -60,7 +70,9 @@ def main(argv: list[str] | None = None) -> int:
             args.pack_id, args.out or Path("models") / args.pack_id, args.features, tiers, args.datacard,
             default_voice=args.default_voice, voice_ids=args.voices.split(",") if args.voices else None,
             licence=args.licence, calib_chunks=args.calib_chunks, vocoder_windows=args.vocoder_windows,
-            measure_windows=args.measure_windows, precision=args.precision)
+            measure_windows=args.measure_windows, precision=args.precision,
+            options=QuantOptions(per_channel_fc=args.int8_fc_per_channel, range_method=args.int8_ranges,
+                                 equalize=args.int8_equalize))
     except PackError as exc:
         print(f"make_voice_pack: {exc}", file=sys.stderr)
         return 2

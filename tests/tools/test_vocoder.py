@@ -19,6 +19,7 @@ from myna.inference.vocoder import Vocoder as RuntimeVocoder  # noqa: E402
 from myna.voices import AudioSpec  # noqa: E402
 from voice.audio import AUDIO, hann, log_mel  # noqa: E402
 from voice.export_vocoder import OUTPUTS, build_graph, fold_speaker_map, graph_spec, run_litert  # noqa: E402
+from workbench.tflite_builder import QuantOptions  # noqa: E402
 from voice.vocoder import TIERS, Vocoder, VocoderConfig, istft, spectrum  # noqa: E402
 
 SR, HOP, N_FFT = AUDIO.sample_rate, AUDIO.hop_length, AUDIO.n_fft
@@ -254,3 +255,18 @@ def test_polar_vocoder_graph_runs_in_a_voice_pack(tmp_path: Path, precision: str
     audio = synth.render(chunk, {"speaker": pv.speaker_vector(1)})
     samples = np.concatenate([b.copy() for b in audio.blocks()])
     assert samples.size == audio.total_samples > 0 and np.all(np.isfinite(samples)) and np.any(samples != 0)
+
+
+def test_int8_options_keep_one_partition_and_track_torch() -> None:
+    model = _randomize(Vocoder(TIERS["tiny"]))
+    rng = np.random.default_rng(0)
+    mels = np.stack([log_mel(_voiced(64 * HOP / SR, 100 + 20 * i, seed=i))[:64] for i in range(24)])
+    speakers = rng.normal(0.0, 0.3, (24, 64))
+    options = QuantOptions(per_channel_fc=True, range_method="mse", equalize=0.5)
+    graph = build_graph(model.state_dict(), model.cfg, mels[:20], speakers[:20], 64, "int8", options).serialize()
+    got, partitions = run_litert(graph, {"mel": mels[20:], "speaker": speakers[20:]})
+    assert partitions == 1
+    with torch.no_grad():
+        ref = model(torch.from_numpy(mels[20:]).float(), torch.from_numpy(speakers[20:]).float())
+    for k, name in enumerate(OUTPUTS):
+        assert np.corrcoef(np.stack([g[name] for g in got]).ravel(), ref[k].numpy().ravel())[0, 1] > 0.99, name

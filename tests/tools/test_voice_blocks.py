@@ -12,7 +12,10 @@ pytest.importorskip("tflite")
 litert = pytest.importorskip("ai_edge_litert.interpreter")
 
 import tflite  # noqa: E402
-from voice.blocks import FiLMBlock, export_film_block, numpy_block_weights, numpy_film_block  # noqa: E402
+from voice.blocks import (  # noqa: E402
+    FiLMBlock, equalize_blocks, equalizing_scales, export_film_block, numpy_block_weights, numpy_film_block,
+    residual_ranges, scale_block,
+)
 from workbench.tflite_builder import FlatModel, QuantGraph  # noqa: E402
 
 DIM, FFN, KERNEL, DILATION, SPK, T = 32, 96, 5, 2, 16, 48
@@ -205,3 +208,37 @@ def test_float_twin_loads_in_the_runtime_graph_in_one_partition(tmp_path: Path) 
     loaded.run()
     ref = numpy_film_block(tx, tspk, tmask, numpy_block_weights(block.state_dict(), ""))
     np.testing.assert_allclose(loaded.outputs["y"], ref, atol=1e-4 * float(np.abs(ref).max()))
+
+
+def test_equalized_blocks_compute_the_same_function_and_quantize_better() -> None:
+    blocks = [numpy_block_weights(_random_block(seed).state_dict(), "") for seed in (0, 1)]
+    rng = np.random.default_rng(7)
+    # Channels an order of magnitude apart, as a folded BatchNorm leaves them.
+    spread = np.logspace(-1, 1, DIM)
+    for w in blocks:
+        w["dw_w"] = w["dw_w"] * spread
+    cx, cspk, cmask = _inputs(rng, 32)
+    residual = equalizing_scales(residual_ranges(blocks, cx, cspk, cmask), 1.0)
+    equalized, out = equalize_blocks(blocks, cx, cspk, cmask, 1.0, residual=residual)
+    y = cx * residual
+    for w in equalized:
+        y = numpy_film_block(y, cspk, cmask, w)
+    reference = cx
+    for w in blocks:
+        reference = numpy_film_block(reference, cspk, cmask, w)
+    np.testing.assert_allclose(out, reference, atol=1e-9)
+    np.testing.assert_allclose(y / residual, reference, rtol=1e-9, atol=1e-9)
+
+    def snr(chain: list, scale: np.ndarray) -> float:
+        g = QuantGraph("chain")
+        x = g.reshape(g.quantize(g.input("x", (1, T, DIM), cx * scale)), (1, 1, T, DIM))
+        spk = g.quantize(g.input("speaker", (1, SPK), cspk))
+        mask = g.reshape(g.quantize(g.input("mask", (1, T, 1), cmask)), (1, 1, T, 1))
+        for w in chain:
+            x = export_film_block(g, x, spk, mask, w)
+        got = x.values[:, 0] / scale
+        return float(10 * np.log10(np.sum(reference**2) / np.sum((got - reference) ** 2)))
+
+    assert snr(equalized, residual) > snr(blocks, np.ones(DIM)) + 1.0
+    with pytest.raises(ValueError, match="s_in"):
+        scale_block(blocks[0], np.ones(DIM), 2 * np.ones(DIM), np.ones(DIM), np.ones(DIM), np.ones(FFN))

@@ -20,6 +20,7 @@ pytest.importorskip("ai_edge_litert.interpreter")
 sf = pytest.importorskip("soundfile")
 pytest.importorskip("librosa")
 
+import tflite  # noqa: E402
 import train_acoustic  # noqa: E402
 import train_vocoder  # noqa: E402
 from myna.inference.pipeline import Synthesizer  # noqa: E402
@@ -282,3 +283,26 @@ def test_the_command_line_reports_bad_input_in_one_line(sources: dict[str, Any],
             make_voice_pack.main(["--precision", "float32", "--tier", tier, *out])
         assert exit_info.value.code == 2
         assert "give an --out outside models/" in capsys.readouterr().err
+
+
+def test_int8_options_reach_every_graph_from_the_command_line(sources: dict[str, Any], tmp_path: Path) -> None:
+    import make_voice_pack
+
+    tier = f"tiny={sources['acoustic']},{sources['vocoder']}"
+    out = tmp_path / "pack-options"
+    assert make_voice_pack.main(["--pack-id", "myna-test", "--out", str(out), "--features", str(sources["features"]),
+                                 "--datacard", str(sources["datacard"]), "--tier", tier, "--calib-chunks", "8",
+                                 "--vocoder-windows", "16", "--measure-windows", "4", "--int8-fc-per-channel",
+                                 "--int8-ranges", "mse", "--int8-equalize", "0.5"]) == 0
+    export = json.loads((out / "export.json").read_text())["tiers"]["tiny"]
+    assert export["int8_options"] == {"per_channel_fc": True, "range_method": "mse", "equalize": 0.5}
+    assert set(export["int8_vs_float"]["acoustic"]["partitions"].values()) == {1}
+    assert export["int8_vs_float"]["vocoder"]["xnnpack_partitions"] == 1
+    manifest = json.loads((out / "manifest.json").read_text())
+    for graph in manifest["tiers"]["tiny"]["graphs"].values():
+        model = tflite.Model.GetRootAsModel((out / graph["file"]).read_bytes(), 0)
+        sub = model.Subgraphs(0)
+        fc_weights = [sub.Tensors(sub.Operators(i).Inputs(1)) for i in range(sub.OperatorsLength())
+                      if model.OperatorCodes(sub.Operators(i).OpcodeIndex()).BuiltinCode()
+                      == tflite.BuiltinOperator.FULLY_CONNECTED]
+        assert fc_weights and all(t.Quantization().ScaleLength() == t.Shape(0) for t in fc_weights), graph["file"]

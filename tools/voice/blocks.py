@@ -11,11 +11,12 @@ API:
 - ``numpy_block_weights(state_dict, prefix)`` → float64 numpy weights, BatchNorm folded into the conv.
 - ``export_film_block(graph, x, speaker, mask, weights)`` → the block's output Node; ``x`` is an INT8
   node of shape [1, 1, T, D], ``speaker`` an INT8 node [1, S], ``mask`` an INT8 node [1, 1, T, 1] or None.
+- ``equalize_blocks(blocks, x, speaker, mask, alpha)`` → the same function with rescaled channels (INT8 only).
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -81,20 +82,98 @@ def numpy_block_weights(state_dict: Mapping[str, torch.Tensor], prefix: str) -> 
     }
 
 
-def numpy_film_block(x: np.ndarray, speaker: np.ndarray, mask: np.ndarray | None, w: Mapping[str, Any]) -> np.ndarray:
-    """Float numpy reference of one block on x [B, T, D], speaker [B, S], mask [B, T, 1] (eval mode)."""
+def _block_parts(x: np.ndarray, speaker: np.ndarray, mask: np.ndarray | None,
+                 w: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """Every intermediate of one block (``dw``, ``film`` = after γ and β, ``ffn`` = after fc1+ReLU, ``out``)."""
     kernel = w["dw_w"].shape[0]
     d = w["dilation"]
     pad = d * (kernel - 1) // 2
     padded = np.pad(x, ((0, 0), (pad, pad), (0, 0)))
     t = x.shape[1]
-    h = sum(padded[:, k * d : k * d + t] * w["dw_w"][k] for k in range(kernel)) + w["dw_b"]
+    dw = sum(padded[:, k * d : k * d + t] * w["dw_w"][k] for k in range(kernel)) + w["dw_b"]
     gamma = speaker @ w["gamma_w"].T + w["gamma_b"]
     beta = speaker @ w["beta_w"].T + w["beta_b"]
-    h = h * gamma[:, None] + beta[:, None]
-    h = np.maximum(h @ w["fc1_w"].T + w["fc1_b"], 0.0) @ w["fc2_w"].T + w["fc2_b"]
-    out = x + h
-    return out * mask if mask is not None else out
+    film = dw * gamma[:, None] + beta[:, None]
+    ffn = np.maximum(film @ w["fc1_w"].T + w["fc1_b"], 0.0)
+    out = x + ffn @ w["fc2_w"].T + w["fc2_b"]
+    return {"dw": dw, "film": film, "ffn": ffn, "out": out * mask if mask is not None else out}
+
+
+def numpy_film_block(x: np.ndarray, speaker: np.ndarray, mask: np.ndarray | None, w: Mapping[str, Any]) -> np.ndarray:
+    """Float numpy reference of one block on x [B, T, D], speaker [B, S], mask [B, T, 1] (eval mode)."""
+    return _block_parts(x, speaker, mask, w)["out"]
+
+
+def channel_ranges(values: np.ndarray) -> np.ndarray:
+    """Per-channel (last axis) width of the INT8 range that holds ``values`` and 0."""
+    flat = values.reshape(-1, values.shape[-1])
+    return np.maximum(flat.max(axis=0), 0.0) - np.minimum(flat.min(axis=0), 0.0)
+
+
+def equalizing_scales(ranges: np.ndarray, alpha: float) -> np.ndarray:
+    """Per-channel factors ``(R / r_c)^alpha`` (R = the widest range) that bring channel ranges together.
+
+    ``alpha`` 1 gives every channel the widest one's range (per-tensor INT8 then resolves each channel as
+    finely as per-channel would); smaller values leave part of the spread.  Dead channels keep factor 1.
+    """
+    widest = float(ranges.max()) if ranges.size else 0.0
+    live = ranges > widest * 1e-6
+    scales = np.ones_like(ranges, dtype=np.float64)
+    scales[live] = (widest / ranges[live]) ** alpha
+    return scales
+
+
+def scale_block(w: Mapping[str, Any], s_in: np.ndarray, s_out: np.ndarray, t: np.ndarray, u: np.ndarray,
+                v: np.ndarray) -> dict[str, Any]:
+    """The block that maps ``x·s_in`` to ``out·s_out`` with its ``dw``, ``film`` and ``ffn`` scaled by t, u, v.
+
+    The same float function up to those channel scales (all positive; ReLU commutes with them), so only
+    the INT8 ranges change.  A block's residual add needs ``s_in == s_out``.
+    """
+    if not np.allclose(s_in, s_out):
+        raise ValueError("a residual block keeps its channel scale: s_in must equal s_out")
+    return {
+        **w,
+        "dw_w": w["dw_w"] * (t / s_in), "dw_b": w["dw_b"] * t,
+        "gamma_w": w["gamma_w"] * (u / t)[:, None], "gamma_b": w["gamma_b"] * (u / t),
+        "beta_w": w["beta_w"] * u[:, None], "beta_b": w["beta_b"] * u,
+        "fc1_w": w["fc1_w"] / u[None, :] * v[:, None], "fc1_b": w["fc1_b"] * v,
+        "fc2_w": w["fc2_w"] * s_out[:, None] / v[None, :], "fc2_b": w["fc2_b"] * s_out,
+    }
+
+
+def residual_ranges(blocks: Sequence[Mapping[str, Any]], x: np.ndarray, speaker: np.ndarray,
+                    mask: np.ndarray | None) -> np.ndarray:
+    """Per-channel range of a block chain's residual stream (its input and every block's output), in float."""
+    ranges = channel_ranges(x)
+    for w in blocks:
+        x = numpy_film_block(x, speaker, mask, w)
+        ranges = np.maximum(ranges, channel_ranges(x))
+    return ranges
+
+
+def equalize_blocks(blocks: Sequence[Mapping[str, Any]], x: np.ndarray, speaker: np.ndarray, mask: np.ndarray | None,
+                    alpha: float, residual: np.ndarray | None = None) -> tuple[list[dict[str, Any]], np.ndarray]:
+    """Rescale the channels inside a chain of blocks so per-tensor INT8 ranges fit every channel (cross-layer equalization).
+
+    ``x`` [B, T, D] is the float input of the first block over the calibration batch, as the original
+    ``blocks`` see it.  The new chain takes ``x·residual`` and returns ``out·residual`` (``residual``: the
+    residual stream's per-channel scale, default 1; whoever writes and reads the stream applies it).  Each
+    block's depthwise output, FiLM output and ReLU'd fc1 output get the factors ``equalizing_scales(ranges,
+    alpha)`` and the following weights undo them.  Returns the new blocks and the original chain's float
+    output ``out`` (for a head that follows).
+    """
+    s = np.ones(x.shape[-1]) if residual is None else residual
+    out = []
+    for w in blocks:
+        parts = _block_parts(x, speaker, mask, w)
+        t = equalizing_scales(channel_ranges(parts["dw"]), alpha)
+        # γ multiplies the depthwise output: FiLM's range is (dw·t)·(γ·u/t), so u evens out FiLM's spread.
+        u = equalizing_scales(channel_ranges(parts["film"]), alpha)
+        v = equalizing_scales(channel_ranges(parts["ffn"]), alpha)
+        out.append(scale_block(w, s, s, t, u, v))
+        x = parts["out"]
+    return out, x
 
 
 def export_film_block(graph: QuantGraph, x: Node, speaker: Node, mask: Node | None, weights: Mapping[str, Any]) -> Node:

@@ -35,10 +35,10 @@ import numpy as np
 import tflite
 import torch
 from myna.inference.acoustic import Alignment, Decoder, Encoder
-from workbench.tflite_builder import PRECISIONS, Node, QuantGraph
+from workbench.tflite_builder import PRECISIONS, RANGE_METHODS, Node, QuantGraph, QuantOptions
 
 from .acoustic import AcousticConfig, AcousticModel, Corpus, Item, TorchDecoderGraph, TorchEncoderGraph, load_checkpoint
-from .blocks import export_film_block, numpy_block_weights
+from .blocks import equalize_blocks, export_film_block, numpy_block_weights
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -71,11 +71,23 @@ def numpy_weights(model: AcousticModel) -> dict[str, Any]:
     }
 
 
+def equalize_encoder(w: dict[str, Any], ids: np.ndarray, speakers: np.ndarray, alpha: float) -> dict[str, Any]:
+    """``w`` with the channels inside every encoder and head block equalized on the calibration ids (same function)."""
+    mask = (ids != 0).astype(np.float64)[..., None]
+    x = w["emb"][ids] * mask
+    encoder, x = equalize_blocks(w["encoder"], x, speakers, mask, alpha)
+    heads = {name: {**head, "blocks": equalize_blocks(head["blocks"], x, speakers, mask, alpha)[0]}
+             for name, head in w["heads"].items()}
+    return {**w, "encoder": encoder, "heads": heads}
+
+
 def build_encoder(w: dict[str, Any], cfg: AcousticConfig, bucket: int, ids: np.ndarray, speakers: np.ndarray,
-                  precision: str = "int8") -> bytes:
+                  precision: str = "int8", options: QuantOptions | None = None) -> bytes:
     """INT8 (or float32) encoder graph bytes, calibrated on ``ids`` [N, P] and ``speakers`` [N, S]."""
     p, h = bucket, cfg.hidden
-    g = QuantGraph(f"{cfg.tier}_encoder", precision)
+    g = QuantGraph(f"{cfg.tier}_encoder", precision, options)
+    if g.options.equalize and not g.is_float:
+        w = equalize_encoder(w, ids, speakers, g.options.equalize)
     id_node = g.input("phoneme_ids", (1, p), ids, dtype=tflite.TensorType.INT32)
     spk_input = g.input("speaker", (1, cfg.speaker_dim), speakers)
     mask_table = np.ones((cfg.n_ids, 1))
@@ -106,10 +118,13 @@ def build_encoder(w: dict[str, Any], cfg: AcousticConfig, bucket: int, ids: np.n
 
 
 def build_decoder(w: dict[str, Any], cfg: AcousticConfig, frame_chunk: int, frames: np.ndarray, frame_pitch: np.ndarray,
-                  speakers: np.ndarray, precision: str = "int8") -> bytes:
+                  speakers: np.ndarray, precision: str = "int8", options: QuantOptions | None = None) -> bytes:
     """INT8 (or float32) decoder graph bytes, calibrated on windows ``frames`` [N, F, H], ``frame_pitch`` [N, F, 1], ``speakers``."""
     f, h = frame_chunk, cfg.hidden
-    g = QuantGraph(f"{cfg.tier}_decoder", precision)
+    g = QuantGraph(f"{cfg.tier}_decoder", precision, options)
+    if g.options.equalize and not g.is_float:
+        x0 = frames + np.maximum(frame_pitch @ w["pitch1_w"].T + w["pitch1_b"], 0.0) @ w["pitch2_w"].T + w["pitch2_b"]
+        w = {**w, "decoder": equalize_blocks(w["decoder"], x0, speakers, None, g.options.equalize)[0]}
     x = g.reshape(g.quantize(g.input("frames", (1, f, h), frames)), (1, 1, f, h))
     fp = g.reshape(g.quantize(g.input("frame_pitch", (1, f, 1), frame_pitch)), (1, 1, f, 1))
     spk = g.quantize(g.input("speaker", (1, cfg.speaker_dim), speakers))
@@ -268,7 +283,8 @@ def check_key(precision: str) -> str:
 
 def export_acoustic_graphs(checkpoint: Path, out_dir: Path, tier: str, calib_features_dir: Path, *,
                            calib_chunks: int = 300, frame_chunk: int | None = None, overlap: int | None = None,
-                           check: bool = True, seed: int = 0, precision: str = "int8") -> tuple[dict[str, Any], dict[str, Any]]:
+                           check: bool = True, seed: int = 0, precision: str = "int8",
+                           options: QuantOptions | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Write ``<tier>-encoder.tflite`` and ``<tier>-decoder.tflite`` into ``out_dir``; return (entries, report).
 
     ``entries`` is ``{"encoder": entry, "decoder": entry}`` (file, sha256, quantization, inputs, outputs).  The
@@ -276,8 +292,8 @@ def export_acoustic_graphs(checkpoint: Path, out_dir: Path, tier: str, calib_fea
     overrides it; it must equal the vocoder's) and ``overlap`` defaults to the decoder's context.  With
     ``check`` the graphs are loaded in LiteRT and compared with the float model (under ``check_key(precision)``
     in the report); a graph that is not one XNNPACK partition raises RuntimeError.  ``precision`` ``float32``
-    writes the unquantized twins (same calibration, so the same construction path).  Nothing is written
-    beside the checkpoint.
+    writes the unquantized twins (same calibration, so the same construction path); ``options`` are the INT8
+    choices (``QuantOptions``; the default writes the shipped bytes).  Nothing is written beside the checkpoint.
     """
     model, speakers, _ = load_checkpoint(checkpoint)
     cfg = model.cfg
@@ -292,9 +308,9 @@ def export_acoustic_graphs(checkpoint: Path, out_dir: Path, tier: str, calib_fea
     weights = numpy_weights(model)
     out_dir.mkdir(parents=True, exist_ok=True)
     enc_path, dec_path = out_dir / f"{tier}-encoder.tflite", out_dir / f"{tier}-decoder.tflite"
-    enc_path.write_bytes(build_encoder(weights, cfg, p, calib["ids"], calib["speakers"], precision))
+    enc_path.write_bytes(build_encoder(weights, cfg, p, calib["ids"], calib["speakers"], precision, options))
     dec_path.write_bytes(build_decoder(weights, cfg, f, calib["frames"], calib["frame_pitch"], calib["window_speakers"],
-                                       precision))
+                                       precision, options))
     entries = {
         "encoder": graph_entry(enc_path, [("phoneme_ids", "int32", (1, p)), ("speaker", "float32", (1, s))],
                                [("hidden", "float32", (1, p, h)), ("log_duration", "float32", (1, p)),
@@ -320,14 +336,14 @@ def export_acoustic_graphs(checkpoint: Path, out_dir: Path, tier: str, calib_fea
 
 def export_acoustic(checkpoint: Path, out_dir: Path, tier: str, calib_features_dir: Path, *, calib_chunks: int = 300,
                     frame_chunk: int | None = None, overlap: int | None = None, check: bool = True,
-                    seed: int = 0, precision: str = "int8") -> dict[str, Any]:
+                    seed: int = 0, precision: str = "int8", options: QuantOptions | None = None) -> dict[str, Any]:
     """``export_acoustic_graphs``, its measurements saved as ``<checkpoint dir>/export-<tier>.json``; return the entries.
 
     A float32 export's measurements go to ``export-<tier>-float32.json``.
     """
     entries, report = export_acoustic_graphs(checkpoint, out_dir, tier, calib_features_dir, calib_chunks=calib_chunks,
                                              frame_chunk=frame_chunk, overlap=overlap, check=check, seed=seed,
-                                             precision=precision)
+                                             precision=precision, options=options)
     suffix = "" if precision == "int8" else f"-{precision}"
     (checkpoint.parent / f"export-{tier}{suffix}.json").write_text(json.dumps(report, indent=2) + "\n")
     return entries
@@ -345,11 +361,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--overlap", type=int, default=None)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--precision", choices=PRECISIONS, default="int8", help="int8 (shipped) or its float32 twin")
+    ap.add_argument("--int8-fc-per-channel", action="store_true", help="per-output-row FULLY_CONNECTED weight scales")
+    ap.add_argument("--int8-ranges", choices=RANGE_METHODS, default="minmax", help="activation range method")
+    ap.add_argument("--int8-equalize", type=float, default=0.0, help="cross-layer channel equalization exponent (0 off)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(args.threads)
     entries = export_acoustic(args.checkpoint, args.out_dir, args.tier, args.features, calib_chunks=args.calib_chunks,
-                              frame_chunk=args.frame_chunk, overlap=args.overlap, precision=args.precision)
+                              frame_chunk=args.frame_chunk, overlap=args.overlap, precision=args.precision,
+                              options=QuantOptions(per_channel_fc=args.int8_fc_per_channel, range_method=args.int8_ranges,
+                                                   equalize=args.int8_equalize))
     print(json.dumps(entries, indent=2))
     return 0
 

@@ -31,10 +31,10 @@ import numpy as np
 import tflite
 import torch
 from myna.voices import GraphSpec, TensorSpec
-from workbench.tflite_builder import PRECISIONS, QuantGraph
+from workbench.tflite_builder import PRECISIONS, RANGE_METHODS, QuantGraph, QuantOptions
 
 from voice.audio import AUDIO, log_mel
-from voice.blocks import export_film_block, numpy_block_weights
+from voice.blocks import equalize_blocks, equalizing_scales, export_film_block, numpy_block_weights, residual_ranges
 from voice.features import read_index
 from voice.vocoder import Vocoder, VocoderConfig, istft, spectrum
 
@@ -97,21 +97,30 @@ def calibration_windows(features: Path, table: np.ndarray, speakers: list[str], 
 
 
 def build_graph(state: Mapping[str, torch.Tensor], cfg: VocoderConfig, calib_mel: np.ndarray, calib_speaker: np.ndarray,
-                frame_chunk: int = DEFAULT_FRAME_CHUNK, precision: str = "int8") -> QuantGraph:
-    """The INT8 (or float32) vocoder graph (call ``.serialize()`` for the bytes)."""
+                frame_chunk: int = DEFAULT_FRAME_CHUNK, precision: str = "int8",
+                options: QuantOptions | None = None) -> QuantGraph:
+    """The INT8 (or float32) vocoder graph (call ``.serialize()`` for the bytes); ``options``: INT8 choices."""
     f, d, bins = frame_chunk, cfg.dim, cfg.bins
     s = {k: v.detach().cpu().double().numpy() for k, v in state.items() if v.dtype.is_floating_point}
-    g = QuantGraph("vocoder", precision)
+    g = QuantGraph("vocoder", precision, options)
+    blocks = [numpy_block_weights(state, f"blocks.{i}.") for i in range(cfg.blocks)]
+    inp_w, inp_b, out_w = s["inp.weight"], s["inp.bias"], s["out.weight"]
+    if g.options.equalize and not g.is_float:
+        # The residual stream's channels are scaled by r: the input layer writes x·r, the heads read it back.
+        x0 = calib_mel @ inp_w.T + inp_b
+        r = equalizing_scales(residual_ranges(blocks, x0, calib_speaker, None), g.options.equalize)
+        blocks, _ = equalize_blocks(blocks, x0, calib_speaker, None, g.options.equalize, residual=r)
+        inp_w, inp_b, out_w = inp_w * r[:, None], inp_b * r, out_w / r[None, :]
     mel = g.quantize(g.input("mel", (1, f, cfg.n_mels), calib_mel))
     spk = g.quantize(g.input("speaker", (1, cfg.speaker_dim), calib_speaker))
-    x = g.reshape(g.fully_connected(mel, s["inp.weight"], s["inp.bias"]), (1, 1, f, d))
-    for i in range(cfg.blocks):
-        x = export_film_block(g, x, spk, None, numpy_block_weights(state, f"blocks.{i}."))
+    x = g.reshape(g.fully_connected(mel, inp_w, inp_b), (1, 1, f, d))
+    for blk in blocks:
+        x = export_film_block(g, x, spk, None, blk)
     x = g.reshape(x, (1, f, d))
     # One FULLY_CONNECTED per output so each gets its own INT8 range (log magnitude spans ~20, phase ~±2).
     for k, name in enumerate(OUTPUTS):
         rows = slice(k * bins, (k + 1) * bins)
-        g.dequantize(g.fully_connected(x, s["out.weight"][rows], s["out.bias"][rows]), name)
+        g.dequantize(g.fully_connected(x, out_w[rows], s["out.bias"][rows]), name)
     return g
 
 
@@ -184,6 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--windows", type=int, default=256, help="calibration windows")
     ap.add_argument("--measure-windows", type=int, default=32, help="valid windows for the INT8-vs-float check")
     ap.add_argument("--precision", choices=PRECISIONS, default="int8", help="int8 (shipped) or its float32 twin")
+    ap.add_argument("--int8-fc-per-channel", action="store_true", help="per-output-row FULLY_CONNECTED weight scales")
+    ap.add_argument("--int8-ranges", choices=RANGE_METHODS, default="minmax", help="activation range method")
+    ap.add_argument("--int8-equalize", type=float, default=0.0, help="cross-layer channel equalization exponent (0 off)")
     ap.add_argument("--speaker-table", type=Path, default=None,
                     help=".npy [speakers, S] of rows the graph must accept (the acoustic model's); folded into the FiLMs")
     args = ap.parse_args(argv)
@@ -198,7 +210,9 @@ def main(argv: list[str] | None = None) -> int:
         table = target
         report["speaker_map_residual"] = residual
     mels, spk = calibration_windows(args.features, table, speakers, args.windows, args.frame_chunk)
-    data = build_graph(state, model.cfg, mels, spk, args.frame_chunk, args.precision).serialize()
+    options = QuantOptions(per_channel_fc=args.int8_fc_per_channel, range_method=args.int8_ranges,
+                           equalize=args.int8_equalize)
+    data = build_graph(state, model.cfg, mels, spk, args.frame_chunk, args.precision, options).serialize()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_bytes(data)
     split = "valid" if any(r["split"] == "valid" for r in read_index(args.features)) else "train"

@@ -36,6 +36,7 @@ import torch
 from myna import voices
 from myna.text.phonemes import CURRENT
 from workbench.placeholder_voice import write_npz
+from workbench.tflite_builder import QuantOptions
 
 from . import export_vocoder
 from .acoustic import AcousticModel, load_checkpoint, speaker_table
@@ -150,7 +151,8 @@ def _clean(value: Any) -> Any:
 def export_vocoder_tier(checkpoint: Path, out_dir: Path, tier: str, features: Path, speakers: Sequence[str],
                         table: np.ndarray, frame_chunk: int, overlap: int, *, voice_ids: Sequence[str] | None = None,
                         windows: int = 256, measure_windows: int = 32,
-                        precision: str = "int8") -> tuple[voices.GraphSpec, dict[str, Any]]:
+                        precision: str = "int8",
+                        options: QuantOptions | None = None) -> tuple[voices.GraphSpec, dict[str, Any]]:
     """Write ``<tier>-vocoder.tflite`` taking the acoustic ``table``'s rows; return its manifest entry and measurements.
 
     ``speakers`` name the rows of ``table``; the map is fitted on those the vocoder was trained on, which must
@@ -169,7 +171,7 @@ def export_vocoder_tier(checkpoint: Path, out_dir: Path, tier: str, features: Pa
     state, residual = export_vocoder.fold_speaker_map(model.state_dict(), own_rows, target)
     model.load_state_dict(state)
     mels, spk = export_vocoder.calibration_windows(features, target, common, windows, frame_chunk)
-    graph = export_vocoder.build_graph(state, cfg, mels, spk, frame_chunk, precision)
+    graph = export_vocoder.build_graph(state, cfg, mels, spk, frame_chunk, precision, options)
     data = graph.serialize()
     path = out_dir / f"{tier}-vocoder.tflite"
     path.write_bytes(data)
@@ -207,11 +209,11 @@ def _prepare_out(out: Path, pack_id: str) -> Path:
 def build_voice_pack(pack_id: str, out: Path, features: Path, tiers: Iterable[TierSource], datacard: Path, *,
                      default_voice: str = "joe", voice_ids: Sequence[str] | None = None, licence: str = "Apache-2.0",
                      calib_chunks: int = 300, vocoder_windows: int = 256, measure_windows: int = 32,
-                     precision: str = "int8") -> Path:
+                     precision: str = "int8", options: QuantOptions | None = None) -> Path:
     """Export every tier and write the pack to ``out`` (replacing a previous build of the same pack); return ``out``.
 
-    ``precision`` is ``int8`` (the shipped graphs) or ``float32`` (their unquantized twins).  Nothing is
-    written beside the checkpoints.
+    ``precision`` is ``int8`` (the shipped graphs) or ``float32`` (their unquantized twins); ``options`` are
+    the INT8 choices (default: the shipped ones).  Nothing is written beside the checkpoints.
     """
     sources = sorted(tiers, key=lambda t: voices.TIER_ORDER.index(t.tier))
     if not sources:
@@ -265,10 +267,10 @@ def build_voice_pack(pack_id: str, out: Path, features: Path, tiers: Iterable[Ti
         _LOGGER.info("tier %s: bucket %d, frame_chunk %d, overlap %d", src.tier, cfg.phoneme_bucket, frame_chunk, overlap)
         entries, acoustic_report = export_acoustic_graphs(src.acoustic, partial, src.tier, features,
                                                           calib_chunks=calib_chunks, frame_chunk=frame_chunk,
-                                                          overlap=overlap, precision=precision)
+                                                          overlap=overlap, precision=precision, options=options)
         vocoder_spec, vocoder_report = export_vocoder_tier(
             src.vocoder, partial, src.tier, features, speakers, table, frame_chunk, overlap, voice_ids=chosen,
-            windows=vocoder_windows, measure_windows=measure_windows, precision=precision)
+            windows=vocoder_windows, measure_windows=measure_windows, precision=precision, options=options)
         graphs = {role: voices.GraphSpec.from_dict(entries[role], role) for role in ("encoder", "decoder")}
         graphs["vocoder"] = vocoder_spec
         tier_specs[src.tier] = voices.TierSpec(cfg.phoneme_bucket, frame_chunk, overlap, graphs)
@@ -284,6 +286,9 @@ def build_voice_pack(pack_id: str, out: Path, features: Path, tiers: Iterable[Ti
             check_key(precision): {"acoustic": acoustic_report.get(check_key(precision)), "vocoder": vocoder_report},
             "calibration": {"acoustic": acoustic_report.get("calibration"), "vocoder_windows": vocoder_windows},
         }
+        if precision == "int8" and options is not None and options != QuantOptions():
+            # Only a non-default build says so: the default export.json stays as it was.
+            reports[src.tier]["int8_options"] = options.to_dict()
 
     voice_specs: dict[str, voices.VoiceSpec] = {}
     for voice_id in chosen:

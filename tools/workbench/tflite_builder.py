@@ -34,6 +34,10 @@ _FLOAT_DILATED_DEPTHWISE_VERSION = 2
 PRECISIONS = ("int8", "float32")
 """What a graph computes in: ``int8`` (full INT8 inside, float I/O) or ``float32`` (its unquantized twin)."""
 
+RANGE_METHODS = ("minmax", "mse")
+"""How an activation's INT8 range is chosen from its calibration values: ``minmax`` (the values' extremes, the
+shipped default) or ``mse`` (the clipping range with the least expected squared quantization error)."""
+
 _NUMPY_OF_TYPE = {
     tflite.TensorType.FLOAT32: np.dtype(np.float32),
     tflite.TensorType.INT32: np.dtype(np.int32),
@@ -265,8 +269,45 @@ def _round_up_range(value: float) -> float:
     return math.copysign(math.ceil(mantissa * 16.0) / 16.0 * 2.0**exponent, value)
 
 
-def _act_params(values: np.ndarray, min_range: float = 0.0) -> tuple[float, int]:
-    lo, hi = min(float(values.min()), 0.0), max(float(values.max()), 0.0)
+_MSE_BINS = 2048
+_MSE_STEPS = np.linspace(1.0, 0.25, 31)
+"""Fractions of each extreme tried as a clipping bound by ``_mse_range``."""
+
+
+def _mse_range(values: np.ndarray) -> tuple[float, float]:
+    """The range [lo, hi] ∋ 0 whose INT8 grid has the least expected squared error over ``values``.
+
+    Each bound is a fraction (``_MSE_STEPS``) of the values' extreme on its side.  The error is estimated
+    from a histogram: s²/12 per value inside the range (uniform rounding noise, s = step), the exact squared
+    distance to the nearer bound for a value outside it (clipping), so the search costs no pass over the data.
+    """
+    v = np.asarray(values, np.float64).ravel()
+    lo, hi = min(float(v.min()), 0.0), max(float(v.max()), 0.0)
+    if hi - lo <= 0.0:
+        return lo, hi
+    counts, edges = np.histogram(v, bins=_MSE_BINS, range=(lo, hi))
+    centres = 0.5 * (edges[:-1] + edges[1:])
+    total = float(counts.sum())
+    best = (math.inf, lo, hi)
+    # Ties (within rounding) keep the wider range, tried first.
+    for a in _MSE_STEPS:
+        for b in _MSE_STEPS:
+            low, high = lo * a, hi * b
+            step = (high - low) / 255.0
+            below, above = centres < low, centres > high
+            inside = total - counts[below].sum() - counts[above].sum()
+            error = (inside * step * step / 12.0 + float(np.dot(counts[below], (centres[below] - low) ** 2))
+                     + float(np.dot(counts[above], (centres[above] - high) ** 2)))
+            if error < best[0] * (1.0 - 1e-9):
+                best = (error, low, high)
+    return best[1], best[2]
+
+
+def _act_params(values: np.ndarray, min_range: float = 0.0, method: str = "minmax") -> tuple[float, int]:
+    if method == "mse":
+        lo, hi = _mse_range(values)
+    else:
+        lo, hi = min(float(values.min()), 0.0), max(float(values.max()), 0.0)
     if hi - lo < min_range:
         # Widen around the values' centre: XNNPACK refuses an ADD whose input scale is under 1/1024 of
         # its output's, so a near-constant addend (an untrained FiLM β) needs a floor on its range.
@@ -283,6 +324,34 @@ def _act_params(values: np.ndarray, min_range: float = 0.0) -> tuple[float, int]
 def _fake_quant(values: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     q = np.clip(np.round(values / scale) + zero_point, -128, 127)
     return (q - zero_point) * scale
+
+
+@dataclass(frozen=True)
+class QuantOptions:
+    """Post-training INT8 choices of a ``QuantGraph``; the defaults write the shipped bytes."""
+
+    per_channel_fc: bool = False
+    """FULLY_CONNECTED weights get one scale per output row (quantized_dimension 0) instead of one per tensor."""
+    range_method: str = "minmax"
+    """How activation ranges come from the calibration batch: one of ``RANGE_METHODS``."""
+    equalize: float = 0.0
+    """Exponent of cross-layer channel equalization done by the graph's exporter before building (0: off,
+    1: full; see ``voice.blocks.equalize_blocks``).  The builder itself does not read it."""
+
+    def __post_init__(self) -> None:
+        if self.range_method not in RANGE_METHODS:
+            raise ValueError(f"range_method {self.range_method!r}: expected one of {RANGE_METHODS}")
+        if not 0.0 <= self.equalize <= 1.0:
+            raise ValueError(f"equalize {self.equalize}: expected 0..1")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "QuantOptions":
+        """Build from ``to_dict`` output; unknown keys are an error."""
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The options as plain JSON values."""
+        return {"per_channel_fc": self.per_channel_fc, "range_method": self.range_method, "equalize": self.equalize}
 
 
 @dataclass(frozen=True)
@@ -306,13 +375,15 @@ class QuantGraph:
     then the float reference itself, with no quantization noise.
     """
 
-    def __init__(self, name: str, precision: str = "int8") -> None:
-        """``precision``: one of ``PRECISIONS``."""
+    def __init__(self, name: str, precision: str = "int8", options: QuantOptions | None = None) -> None:
+        """``precision``: one of ``PRECISIONS``; ``options``: INT8 choices (ignored by the float32 twin)."""
         if precision not in PRECISIONS:
             raise ValueError(f"precision {precision!r}: expected one of {PRECISIONS}")
         self.model = FlatModel(name)
         self.precision = precision
         """``int8`` or ``float32``; the manifest's ``quantization`` of the graph."""
+        self.options = options or QuantOptions()
+        """Post-training INT8 choices."""
         self._count = 0
 
     @property
@@ -339,7 +410,7 @@ class QuantGraph:
     def _int8(self, stem: str, values: np.ndarray, shape: tuple[int, ...], min_range: float = 0.0) -> Node:
         if self.is_float:
             return self._float(stem, values, shape)
-        scale, zp = _act_params(values, min_range)
+        scale, zp = _act_params(values, min_range, self.options.range_method)
         index = self.model.tensor(self._name(stem), shape, tflite.TensorType.INT8, scale=[scale], zero_point=[zp])
         return Node(index, _fake_quant(values, scale, zp), shape, scale, zp)
 
@@ -415,13 +486,35 @@ class QuantGraph:
         index = self.model.tensor(self._name(stem), b.shape, tflite.TensorType.INT32, q, scale=[scale], zero_point=[0])
         return index, q.astype(np.float64) * scale
 
+    def _fc_weights_per_channel(self, w: np.ndarray, b: np.ndarray, x_scale: float) -> tuple[int, np.ndarray, int, np.ndarray]:
+        """Per-output-row INT8 weights [out, in] and their INT32 bias; (w index, w values, b index, b values).
+
+        A row's scale is floored at 1/1024 of the largest row's, and high enough that its bias fits in
+        2^30 steps, so a (near-)zero row neither overflows the bias nor asks for an absurd requantization.
+        """
+        largest = float(np.abs(w).max()) / 127.0 or 1.0
+        w_scale = np.maximum(np.abs(w).max(axis=1) / 127.0, largest / 1024.0)
+        w_scale = np.maximum(w_scale, np.abs(b) / (x_scale * 2.0**30))
+        q = np.clip(np.round(w / w_scale[:, None]), -127, 127).astype(np.int8)
+        rows = w.shape[0]
+        w_index = self.model.tensor(self._name("fc_w"), w.shape, tflite.TensorType.INT8, q, scale=list(w_scale),
+                                    zero_point=[0] * rows, quantized_dimension=0)
+        b_scale = x_scale * w_scale
+        qb = np.round(b / b_scale).astype(np.int32)
+        b_index = self.model.tensor(self._name("fc_b"), b.shape, tflite.TensorType.INT32, qb, scale=list(b_scale),
+                                    zero_point=[0] * rows, quantized_dimension=0)
+        return w_index, q.astype(np.float64) * w_scale[:, None], b_index, qb * b_scale
+
     def fully_connected(self, x: Node, w: np.ndarray, b: np.ndarray, relu: bool = False, min_range: float = 0.0) -> Node:
         """y = x·wᵀ + b over the last axis (``w`` is [out, in]); keeps leading dims.
 
         ``min_range`` floors the output's quantization range (see ``_act_params``).
         """
-        w_index, w_deq, w_scale = self._weights("fc_w", w)
-        b_index, b_deq = self._bias("fc_b", b, x.scale * w_scale)
+        if self.options.per_channel_fc and not self.is_float:
+            w_index, w_deq, b_index, b_deq = self._fc_weights_per_channel(w, b, x.scale)
+        else:
+            w_index, w_deq, w_scale = self._weights("fc_w", w)
+            b_index, b_deq = self._bias("fc_b", b, x.scale * w_scale)
         values = x.values @ w_deq.T + b_deq
         if relu:
             values = np.maximum(values, 0.0)
