@@ -8,7 +8,8 @@ subprocess; ``.ci/run`` builds it as ``.venv-tflite214``.  docs/runtime-compat.m
 1. Graphs.  Every ``*.tflite`` under ``models/`` must be named by a manifest there (voice packs, G2P).
    The inputs are what the engine feeds them: the voice graphs' inputs are recorded while LiteRT speaks
    SENTENCE through ``Synthesizer`` with two of the pack's voices (frontend ids, adapter speakers,
-   length-regulated frames, decoder mels); the G2P graph gets the letter ids of G2P_WORDS.  Each runtime
+   length-regulated frames, decoder mels); the G2P graph gets the letter ids of G2P_WORDS, its reverse
+   model (the decoder's rescorer) the phoneme ids the G2P gives them.  Each runtime
    runs each graph through ``myna.inference.runtime.Graph`` on the same inputs (exchanged as ``.npz`` in
    a temporary folder).  LiteRT also runs them on its built-in reference kernels instead of XNNPACK.
 2. ``--say``: ``myna say --local -o`` in both venvs speaks SENTENCE with the shipped voice; the WAVs are
@@ -115,7 +116,23 @@ def _g2p_cases(root: Path) -> Found:
         letters = np.zeros(spec.inputs[0].shape, np.int32)
         letters[0, : len(word)] = [ids[c] for c in word]
         cases.append({spec.inputs[0].name: letters})
-    return {f"{root.name}/{spec.file}": (root / spec.file, spec, cases)}
+    found: Found = {f"{root.name}/{spec.file}": (root / spec.file, spec, cases)}
+    rescorer = (raw.get("decoder") or {}).get("rescorer")
+    if rescorer:
+        # The reverse model reads the pronunciations the decoder proposes: the G2P's own output ids.
+        from myna.text.g2p_neural import NeuralG2P
+
+        g2p = NeuralG2P(root)
+        out_id = {s: k + 1 for k, s in enumerate(raw["outputs"])}
+        r_spec = GraphSpec.from_dict(rescorer["graph"], f"{root.name}.decoder.rescorer.graph")
+        r_cases: Cases = []
+        for word in G2P_WORDS:
+            pron = [out_id[s] for s in g2p.predict(word)]
+            phonemes = np.zeros(r_spec.inputs[0].shape, np.int32)
+            phonemes[0, : len(pron)] = pron
+            r_cases.append({r_spec.inputs[0].name: phonemes})
+        found[f"{root.name}/{r_spec.file}"] = (root / r_spec.file, r_spec, r_cases)
+    return found
 
 
 def collect_cases(models: Path) -> Found:

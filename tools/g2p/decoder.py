@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--prune", type=float, default=-7.0)
     ap.add_argument("--rescore-weight", type=float, default=0.3)
     ap.add_argument("--rescore-candidates", type=int, default=4)
+    ap.add_argument("--tuning-note", default="", help="how the weights were chosen (recorded in the manifest)")
     args = ap.parse_args(argv)
     out = args.model_dir
     lm_path = out / LM_FILE
@@ -80,10 +81,17 @@ def main(argv: list[str] | None = None) -> int:
         "lm": {"file": LM_FILE, "sha256": sha256(lm_path), "order": args.lm_order,
                "built_by": f"tools/g2p_decoder.py (tools/g2p/lm.py: interpolated absolute discounting on the training split)"},
         "rescorer": None,
+        "tuning": args.tuning_note or "defaults",
     }
     if args.rescorer is not None:
         decoder["rescorer"] = export_rescorer(args.rescorer, out)
         decoder["rescorer"].update(weight=args.rescore_weight, candidates=args.rescore_candidates)
+        history = args.rescorer.parent / "history.json"
+        if history.exists():
+            h = json.loads(history.read_text())
+            decoder["rescorer"]["training"] = {"tool": "tools/train_p2g.py", "epochs": len(h["valid"]),
+                                               "wall_minutes": round(h["seconds"] / 60, 1),
+                                               "valid_letters_nll": round(h["valid"][-1]["nll"], 4)}
     manifest_path = out / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     manifest["decoder"] = decoder

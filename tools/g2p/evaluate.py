@@ -88,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         path = model_dir / "manifest.json"
         manifest = json.loads(path.read_text())
         manifest.setdefault("metrics", {})[args.split] = metrics
-        cmd = "python tools/eval_g2p.py" + (f" --float {args.float_ckpt}" if args.float_ckpt else "")
+        cmd = ("python tools/eval_g2p.py" + (f" --float {args.float_ckpt}" if args.float_ckpt else "")
+               + (" --greedy" if args.greedy else ""))
         manifest["metrics"]["command"] = cmd + " --update-manifest"
         path.write_text(json.dumps(manifest, indent=2) + "\n")
         print(f"recorded in {path}")
