@@ -531,7 +531,7 @@ def myna_model_files(tier: str, voice: str | None, voices: Sequence[str] | None 
         files.append(lexicon)
     g2p = packaged_voice_dir() / "g2p-en"
     if g2p.is_dir():
-        files += sorted(p for p in g2p.iterdir() if p.is_file() and p.suffix in (".tflite", ".json"))
+        files += sorted(p for p in g2p.iterdir() if p.is_file() and p.suffix in (".tflite", ".json", ".npz"))
     return files
 
 
