@@ -627,17 +627,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if min(args.rounds, args.runs, args.graph_threads) < 1:
             parser.error("--rounds, --runs and --graph-threads must be at least 1")
         graphs_report = build_graphs_report(args, command)
-        text = render_graphs_markdown(graphs_report)
-        if args.json:
-            args.json.write_text(json.dumps(graphs_report, indent=2) + "\n", encoding="utf-8")
-        if args.markdown:
-            args.markdown.write_text(text, encoding="utf-8")
-        print(text)
-        return 0
+        return publish(args, graphs_report, render_graphs_markdown(graphs_report))
     if not read_sentences(Path(args.sentences)):
         parser.error(f"no sentences in {args.sentences}")
     report = build_report(args, command)
-    text = render_markdown(report)
+    return publish(args, report, render_markdown(report))
+
+
+def publish(args: argparse.Namespace, report: dict[str, Any], text: str) -> int:
+    """Write the report to --json / --markdown when asked and print the Markdown."""
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     if args.markdown:

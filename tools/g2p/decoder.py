@@ -19,10 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from .data import TRAIN, load_entries, split_entries
-from .export import build_graph, numpy_weights, sha256
+from .data import PHONE_ID, TRAIN, load_entries, split_entries
+from .export import build_graph, checkpoint_params, numpy_weights, sha256
 from .lm import build as build_lm
-from .p2g import PHONE_ID
 
 LM_FILE = "phoneme_lm.npz"
 RESCORER_FILE = "p2g.tflite"
@@ -55,7 +54,7 @@ def export_rescorer(checkpoint: Path, out_dir: Path, calibration: int = 800) -> 
                       "outputs": [{"name": "logits", "dtype": "float32",
                                    "shape": [1, 1, MAX_PHONEMES * cfg["upsample"], cfg["n_out"]]}]},
             "max_phonemes": MAX_PHONEMES, "upsample": cfg["upsample"],
-            "parameters": sum(v.numel() for k, v in ckpt["model"].items() if "running" not in k and "num_batches" not in k),
+            "parameters": checkpoint_params(ckpt["model"]),
             "config": cfg, "checkpoint": str(checkpoint)}
 
 
@@ -79,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         "kind": "beam", "beam": args.beam, "lm_weight": args.lm_weight, "insertion_bonus": args.insertion_bonus,
         "prune": args.prune,
         "lm": {"file": LM_FILE, "sha256": sha256(lm_path), "order": args.lm_order,
-               "built_by": f"tools/g2p_decoder.py (tools/g2p/lm.py: interpolated absolute discounting on the training split)"},
+               "built_by": "tools/g2p_decoder.py (tools/g2p/lm.py: interpolated absolute discounting on the training split)"},
         "rescorer": None,
         "tuning": args.tuning_note or "defaults",
     }

@@ -17,8 +17,6 @@ import sys
 import time
 from pathlib import Path
 
-from myna.text.g2p_lm import BeamDecoder
-
 from myna.text.g2p_neural import NeuralG2P, default_model_dir
 
 from .data import TEST, VALID, load_entries, score, split_entries
@@ -99,30 +97,20 @@ def main(argv: list[str] | None = None) -> int:
 def sweep(g2p: NeuralG2P, entries: list, lm_weights: list[float], rescore_weights: list[float]) -> None:
     """Print validation PER/WER over a grid of LM weights × rescorer weights (logits computed once)."""
     spec = g2p.manifest.decoder
-    if spec is None or g2p._beam is None:
+    if spec is None:
         raise SystemExit("the model has no beam decoder to tune")
     logits = {e.word: [(p, g2p.logits(p)) for p in g2p.pieces(e.word)] for e in entries}
     reverse: dict[tuple[str, tuple[int, ...]], float] = {}
     rescore_weights = rescore_weights if spec.rescorer else [0.0]
-    k = spec.rescorer.candidates if spec.rescorer else 1
     print("lm_weight  rescore_weight  PER %   WER %")
     for lm_weight in lm_weights:
-        beam = BeamDecoder(g2p._beam.lm, set(g2p._beam._primary), set(g2p._beam._vowels),
-                           dataclasses.replace(spec.beam, lm_weight=lm_weight))
-        nbest = {w: [(p, beam.nbest(lg)[:k]) for p, lg in pieces] for w, pieces in logits.items()}
+        beam = dataclasses.replace(spec.beam, lm_weight=lm_weight)
+        nbest = {w: [(p, g2p.candidates(lg, beam)) for p, lg in pieces] for w, pieces in logits.items()}
         for weight in rescore_weights:
             preds = {}
             for w, pieces in nbest.items():
-                out: list[str] = []
-                for piece, cands in pieces:
-                    if weight:
-                        letters = [g2p._ids[c] for c in piece]
-                        for ids, _ in cands:
-                            if (piece, ids) not in reverse:
-                                reverse[(piece, ids)] = g2p.reverse_log_likelihood(ids, letters)
-                        cands = sorted(cands, key=lambda c: c[1] + weight * reverse[(piece, c[0])], reverse=True)
-                    out += [g2p._symbols[i] for i in cands[0][0]]
-                preds[w] = tuple(out)
+                best = [g2p.rerank(piece, cands, weight, reverse)[0][0] for piece, cands in pieces]
+                preds[w] = tuple(s for ids in best for s in g2p.symbols(ids))
             per, wer, _ = score(preds, entries)
             print(f"{lm_weight:9.2f}  {weight:14.2f}  {100 * per:5.2f}  {100 * wer:6.2f}", flush=True)
 

@@ -75,6 +75,11 @@ def build_graph(weights: dict[str, Any], cfg: dict[str, Any], calib: np.ndarray,
     return g.serialize()
 
 
+def checkpoint_params(state: dict[str, Any]) -> int:
+    """Trained parameters of a state dict (BatchNorm running statistics are not parameters)."""
+    return sum(v.numel() for k, v in state.items() if "running" not in k and "num_batches" not in k)
+
+
 def sha256(path: Path) -> str:
     """Hex SHA-256 of a file."""
     return hashlib.sha256(path.read_bytes()).hexdigest()
@@ -145,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     ckpt = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
     cfg = ckpt["config"]
-    params = sum(v.numel() for k, v in ckpt["model"].items() if "running" not in k and "num_batches" not in k)
+    params = checkpoint_params(ckpt["model"])
     weights = numpy_weights(ckpt["model"], cfg)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     data = build_graph(weights, cfg, calibration_ids(args.calibration_words))

@@ -22,12 +22,11 @@ import numpy as np
 from myna.text.g2p_lm import BOUNDARY, FORMAT_VERSION
 from myna.text.phonemes import PHONEMES
 
-from .data import TRAIN, Entry, load_entries, split_entries
+from .data import PHONE_ID, TRAIN, Entry, load_entries, split_entries
 
 DISCOUNT = 0.75
 SCALE = 16.0
 """uint8 step of the stored log-probabilities: 1/16 nat."""
-PHONE_ID = {p: i + 1 for i, p in enumerate(PHONEMES)}  # the G2P output ids (0 = blank = boundary)
 
 
 def build(entries: list[Entry], order: int) -> dict[str, np.ndarray]:

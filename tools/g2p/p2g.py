@@ -24,10 +24,18 @@ import torch
 import torch.nn.functional as F
 from myna.text.phonemes import PHONEMES
 
-from .data import LETTERS, TRAIN, VALID, Entry, encode_word, load_entries, split_entries
+from .data import (
+    LETTERS,
+    PHONE_ID,
+    TRAIN,
+    VALID,
+    Entry,
+    encode_word,
+    load_entries,
+    split_entries,
+)
 from .model import G2PConfig, G2PNet, count_params
 
-PHONE_ID = {p: i + 1 for i, p in enumerate(PHONEMES)}
 N_IN = len(PHONEMES) + 1
 N_OUT = len(LETTERS) + 1
 

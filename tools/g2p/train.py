@@ -25,10 +25,18 @@ import torch.nn.functional as F
 from myna.text.g2p_neural import CtcDecoder
 from myna.text.phonemes import PHONEMES
 
-from .data import TRAIN, VALID, Entry, encode_word, load_entries, score, split_entries
+from .data import (
+    PHONE_ID,
+    TRAIN,
+    VALID,
+    Entry,
+    encode_word,
+    load_entries,
+    score,
+    split_entries,
+)
 from .model import G2PConfig, G2PNet, count_params
 
-PHONE_ID = {p: i + 1 for i, p in enumerate(PHONEMES)}
 DECODER = CtcDecoder(("",) + tuple(PHONEMES))
 
 

@@ -115,6 +115,13 @@ class BeamConfig:
     """Symbols whose frame log-probability is below this are not expanded (speed; no measurable loss)."""
 
 
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """Float64 log-probabilities over the last axis (raw logits or already normalised ones)."""
+    lp = logits.astype(np.float64)
+    lp -= lp.max(-1, keepdims=True)
+    return lp - np.log(np.exp(lp).sum(-1, keepdims=True))
+
+
 def _logaddexp(a: float, b: float) -> float:
     if a == -math.inf:
         return b
@@ -136,11 +143,13 @@ class BeamDecoder:
         self._primary = frozenset(primary_ids)
         self._vowels = frozenset(stressed_ids)
 
+    def with_config(self, config: BeamConfig) -> BeamDecoder:
+        """The same LM and stress sets with other settings (used to tune the weights)."""
+        return BeamDecoder(self.lm, set(self._primary), set(self._vowels), config, self.blank)
+
     def nbest(self, logits: np.ndarray) -> list[tuple[tuple[int, ...], float]]:
         """Candidates (output ids, score), best first, for ``logits`` [steps, n_out] (raw or log-softmax)."""
-        lp = logits.astype(np.float64)
-        lp = lp - lp.max(-1, keepdims=True)
-        lp = lp - np.log(np.exp(lp).sum(-1, keepdims=True))
+        lp = log_softmax(logits)
         cfg, blank, primary = self.cfg, self.blank, self._primary
         # prefix → [log P(prefix, ending in blank), log P(prefix, ending in its last symbol)]
         beams: dict[tuple[int, ...], tuple[float, float]] = {(): (0.0, -math.inf)}

@@ -27,7 +27,7 @@ from ..datadirs import shipped_dir
 from ..inference.runtime import Graph
 from ..voices import GraphSpec
 from . import phonemes
-from .g2p_lm import BeamConfig, BeamDecoder, PhonemeLM
+from .g2p_lm import BeamConfig, BeamDecoder, PhonemeLM, log_softmax
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -80,9 +80,7 @@ class CtcDecoder:
             prefs = []
             for i in vowels:
                 k, first, end = segments[i]
-                shifted = logits[first:end].astype(np.float64)
-                shifted -= shifted.max(-1, keepdims=True)
-                logp = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+                logp = log_softmax(logits[first:end])
                 prefs.append(logp[:, list(self._stress[k])].max(0))
             chosen = int(np.argmax([p[1] - max(p[0], p[2]) for p in prefs]))
             for n, i in enumerate(vowels):
@@ -183,9 +181,7 @@ class G2PManifest:
 
 def ctc_log_likelihood(logits: np.ndarray, target: list[int], blank: int = 0) -> float:
     """log P(target | logits) under CTC (sum over alignments); -1e4 when no alignment fits."""
-    lp = logits.astype(np.float64)
-    lp = lp - lp.max(-1, keepdims=True)
-    lp = lp - np.log(np.exp(lp).sum(-1, keepdims=True))
+    lp = log_softmax(logits)
     ext = np.full(2 * len(target) + 1, blank, np.int64)
     ext[1::2] = target
     n = len(ext)
@@ -295,14 +291,38 @@ class NeuralG2P:
         logits = self.logits(piece)
         if self._beam is None:
             return list(self._decoder.decode(logits))
-        candidates = self._beam.nbest(logits)
-        spec = self.manifest.decoder.rescorer  # type: ignore[union-attr]
-        if spec is not None and len(candidates) > 1:
-            letters = [self._ids[ch] for ch in piece]
-            scored = [(ids, score + spec.weight * self.reverse_log_likelihood(ids, letters))
-                      for ids, score in candidates[: spec.candidates]]
-            candidates = sorted(scored, key=lambda c: c[1], reverse=True)
-        return [self._symbols[k] for k in candidates[0][0]]
+        return list(self.symbols(self.rerank(piece, self.candidates(logits))[0][0]))
+
+    def symbols(self, ids: tuple[int, ...]) -> tuple[str, ...]:
+        """ARPAbet symbols of output ids."""
+        return tuple(self._symbols[k] for k in ids)
+
+    def candidates(self, logits: np.ndarray, beam: BeamConfig | None = None) -> list[tuple[tuple[int, ...], float]]:
+        """The beam's candidates (output ids, score), best first; ``beam`` overrides the manifest's settings."""
+        if self._beam is None:
+            raise errors.VoicePackError("this G2P model has no beam decoder")
+        decoder = self._beam if beam is None else self._beam.with_config(beam)
+        return decoder.nbest(logits)
+
+    def rerank(self, piece: str, candidates: list[tuple[tuple[int, ...], float]], weight: float | None = None,
+               memo: dict[tuple[str, tuple[int, ...]], float] | None = None) -> list[tuple[tuple[int, ...], float]]:
+        """The best ``rescorer.candidates`` re-ranked by score + weight × log P(letters | candidate), best first.
+
+        ``weight`` overrides the manifest's; ``memo`` keeps reverse-model scores across calls (tuning).
+        Without a rescorer, a weight of 0 or a single candidate the order is the beam's.
+        """
+        spec = self.manifest.decoder.rescorer if self.manifest.decoder else None
+        weight = spec.weight if spec is not None and weight is None else weight
+        if spec is None or not weight or len(candidates) < 2:
+            return candidates
+        letters = [self._ids[ch] for ch in piece]
+        memo = {} if memo is None else memo
+        scored = []
+        for ids, score in candidates[: spec.candidates]:
+            if (piece, ids) not in memo:
+                memo[(piece, ids)] = self.reverse_log_likelihood(ids, letters)
+            scored.append((ids, score + weight * memo[(piece, ids)]))
+        return sorted(scored, key=lambda c: c[1], reverse=True)
 
     def logits(self, piece: str) -> np.ndarray:
         """The G2P graph's CTC logits [len(piece) × upsample, n_out] for one piece (a copy)."""
