@@ -4,7 +4,8 @@
 
 Keeps ``config``, ``model``, ``speakers``, ``step``, ``valid`` and (vocoders) ``speaker_table``; floating
 tensors become float16 (the trainers' ``--init`` and the pack builder cast them back), everything else is
-kept as is.  A pack built from the slim file differs from one built from the original only by fp16
+kept as is.  ``--keep-disc`` also keeps a vocoder's discriminators (``disc``), so a GAN fine-tune started
+with ``train_vocoder.py --init`` goes on against trained critics instead of fresh ones.  A pack built from the slim file differs from one built from the original only by fp16
 rounding (measured on the small tier: 0.35 dB MCD float-vs-float).
 """
 
@@ -32,11 +33,15 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("source", type=Path)
     ap.add_argument("target", type=Path)
+    ap.add_argument("--keep-disc", action="store_true", help="keep the vocoder's discriminators (for --init)")
     args = ap.parse_args(argv)
     ckpt = torch.load(args.source, map_location="cpu", weights_only=True)
     if "model" not in ckpt:
         raise SystemExit(f"{args.source}: no 'model' state dict")
-    out = {k: slim(ckpt[k]) for k in KEEP if k in ckpt}
+    keep = KEEP + (("disc",) if args.keep_disc else ())
+    if args.keep_disc and "disc" not in ckpt:
+        raise SystemExit(f"{args.source}: no discriminators to keep (use a trainer's last.pt)")
+    out = {k: slim(ckpt[k]) for k in keep if k in ckpt}
     args.target.parent.mkdir(parents=True, exist_ok=True)
     torch.save(out, args.target)
     print(f"{args.target}: {args.target.stat().st_size} bytes (step {out.get('step')}) from {args.source}")

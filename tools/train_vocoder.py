@@ -15,14 +15,12 @@ Writes ``last.pt`` (full state, for ``--resume``) every ``--save-every`` steps a
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import math
 import random
 import signal
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +28,8 @@ sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from voice.audio import AUDIO, log_mel  # noqa: E402
-from voice.features import load_wav, read_index  # noqa: E402
+from voice.audio import AUDIO, log_mel, write_pcm16  # noqa: E402
+from voice.vocoder_data import Clips, from_features, read_pack, teacher_forced_mels  # noqa: E402
 from voice.vocoder import (  # noqa: E402
     TIERS,
     Discriminators,
@@ -48,53 +46,7 @@ from voice.vocoder import (  # noqa: E402
 )
 
 
-@dataclass
-class Clip:
-    """One utterance held in memory: its ground-truth log-mel and the audio the mel was computed from."""
-
-    speaker: int
-    name: str
-    mel: np.ndarray
-    """float32 [T, n_mels]."""
-    audio: np.ndarray
-    """float32 [samples], the features' loudness gain applied."""
-
-
-class Corpus:
-    """The utterances of one split, loaded lazily (npz + wav) and then kept in memory."""
-
-    def __init__(self, features: Path, corpus: Path, rows: list[dict[str, Any]], speakers: list[str]) -> None:
-        self.features, self.corpus = features, corpus
-        self.rows = rows
-        self.speaker_index = {name: i for i, name in enumerate(speakers)}
-        self._cache: dict[int, Clip] = {}
-        self._cum_weights: dict[int, list[float]] = {}
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def cum_weights(self, segment: int) -> list[float]:
-        """Cumulative draw weights: the start positions a ``segment``-frame window has in each utterance."""
-        if segment not in self._cum_weights:
-            self._cum_weights[segment] = list(itertools.accumulate(max(0, r["frames"] - segment - 1) for r in self.rows))
-        return self._cum_weights[segment]
-
-    def clip(self, i: int) -> Clip:
-        """Utterance ``i`` (read on first use)."""
-        clip = self._cache.get(i)
-        if clip is None:
-            row = self.rows[i]
-            with np.load(self.features / row["speaker"] / f"{row['id']}.npz") as z:
-                mel, gain = z["mel"].astype(np.float32), float(z["gain"])
-            audio = load_wav(self.corpus / row["speaker"] / "wavs" / f"{row['id']}.wav", gain)
-            if AUDIO.frames(audio.size) != mel.shape[0]:
-                raise ValueError(f"{row['speaker']}/{row['id']}: {audio.size} samples do not give {mel.shape[0]} frames")
-            clip = Clip(self.speaker_index[row["speaker"]], f"{row['speaker']}_{row['id']}", mel, audio)
-            self._cache[i] = clip
-        return clip
-
-
-def batch(data: Corpus, size: int, segment: int, rng: random.Random) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def batch(data: Clips, size: int, segment: int, rng: random.Random) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Random ``segment``-frame windows: mel [B, segment, M], audio [B, segment·hop], speaker ids [B].
 
     Utterances are drawn in proportion to their length, so every frame of the corpus is equally likely.
@@ -113,23 +65,25 @@ def batch(data: Corpus, size: int, segment: int, rng: random.Random) -> tuple[to
 
 
 @torch.no_grad()
-def validate(model: Vocoder, table: torch.Tensor, data: Corpus, limit: int, wav_dir: Path | None,
+def validate(model: Vocoder, table: torch.Tensor, data: Clips, limit: int, wav_dir: Path | None,
              step: int, n_wavs: int = 2) -> dict[str, float]:
-    """Float mel L1 (vs the features' mel) and MR-STFT (vs the audio) over whole utterances; write a few wavs."""
+    """Float mel L1 and MR-STFT against the real audio over whole utterances; write a few wavs.
+
+    The reference mel is the audio's own, so with teacher-forced input mels the score still says how
+    close the output is to the recording, not to the acoustic model.
+    """
     model.eval()
+    device = table.device
     mel_errors, stft_errors = [], []
     for i in range(min(limit, len(data))):
         clip = data.clip(i)
-        mel = torch.from_numpy(clip.mel)[None]
-        audio = istft(spectrum(*model(mel, table[clip.speaker][None])), model.cfg)[0, : clip.audio.size].numpy()
-        mel_errors.append(float(np.mean(np.abs(log_mel(audio) - clip.mel))))
+        mel = torch.from_numpy(clip.mel)[None].to(device)
+        audio = istft(spectrum(*model(mel, table[clip.speaker][None])), model.cfg)[0, : clip.audio.size].cpu().numpy()
+        mel_errors.append(float(np.mean(np.abs(log_mel(audio) - log_mel(clip.audio)))))
         stft_errors.append(float(mr_stft_loss(torch.from_numpy(audio)[None], torch.from_numpy(clip.audio)[None])))
         if wav_dir is not None and i < n_wavs:
-            import soundfile as sf
-
             wav_dir.mkdir(parents=True, exist_ok=True)
-            sf.write(str(wav_dir / f"step{step}_{clip.name}.wav"), np.clip(audio, -1.0, 1.0), AUDIO.sample_rate,
-                     subtype="PCM_16")
+            write_pcm16(wav_dir / f"step{step}_{clip.name}.wav", audio)
     model.train()
     return {"mel_l1": float(np.mean(mel_errors)), "mr_stft": float(np.mean(stft_errors))}
 
@@ -169,7 +123,8 @@ def plot(history: dict[str, Any], path: Path) -> None:
 
 def weights_only(model: Vocoder, table: torch.Tensor, speakers: list[str], step: int, valid: dict[str, float] | None) -> dict[str, Any]:
     """The small checkpoint an exporter needs (no optimiser, no discriminators)."""
-    return {"config": model.cfg.to_dict(), "model": model.state_dict(), "speaker_table": table.detach().clone(),
+    return {"config": model.cfg.to_dict(), "model": {k: v.cpu() for k, v in model.state_dict().items()},
+            "speaker_table": table.detach().cpu().clone(),
             "speakers": speakers, "step": step, "valid": valid}
 
 
@@ -183,6 +138,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--corpus", type=Path, default=Path("corpus"), help="the corpus the features came from "
                     "(<speaker>/wavs/<id>.wav)")
     ap.add_argument("--out", type=Path, default=Path("out/vocoder"))
+    ap.add_argument("--pack", type=Path, default=None,
+                    help="train from this pack file (tools/pack_vocoder_data.py) instead of --features/--corpus")
+    ap.add_argument("--gta", type=Path, default=None, metavar="ACOUSTIC_CKPT",
+                    help="feed the acoustic model's teacher-forced mels (ground-truth-aligned) instead of the true ones")
+    ap.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
     ap.add_argument("--tier", choices=sorted(TIERS), default="small")
     ap.add_argument("--steps", type=int, default=60000, help="length of the LR schedule (and the last step)")
     ap.add_argument("--batch", type=int, default=16)
@@ -199,6 +159,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="frozen speaker rows (.npy [speakers, 64], e.g. the acoustic model's) instead of learned ones")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--schedule", choices=("steps", "time"), default="steps",
+                    help="cosine LR decay over --steps, or over --max-minutes of wall time")
     ap.add_argument("--max-minutes", type=float, default=0.0, help="stop (saving last.pt) after this many minutes; 0 = no limit")
     ap.add_argument("--log-every", type=int, default=100)
     ap.add_argument("--valid-every", type=int, default=2000)
@@ -209,7 +171,42 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="start from a weights-only checkpoint (e.g. checkpoints/myna-en/vocoder-small.pt, fp16 is "
                          "fine) with fresh optimizers and --init-step as the schedule position; ignored with --resume")
     ap.add_argument("--init-step", type=int, default=0, help="schedule step to start at with --init")
-    return ap.parse_args(argv)
+    args = ap.parse_args(argv)
+    if args.schedule == "time" and not args.max_minutes:
+        ap.error("--schedule time needs --max-minutes")
+    return args
+
+
+def load_clips(args: argparse.Namespace) -> tuple[Clips, Clips]:
+    """(train, valid) clips from ``--pack`` or ``--features``/``--corpus``; with ``--gta``, teacher-forced mels."""
+    if args.pack is not None:
+        speakers, splits = read_pack(args.pack)
+        train, valid = splits["train"], splits["valid"]
+        train.rows = [r for r in train.rows if r["frames"] > args.segment + 1]
+    else:
+        from voice.features import read_index
+
+        speakers = json.loads((args.features / "speakers.json").read_text())["speakers"]
+        rows = read_index(args.features)
+        train_rows = [r for r in rows if r["split"] == "train" and r["frames"] > args.segment + 1]
+        valid_rows = [r for r in rows if r["split"] == "valid"]
+        train = from_features(args.features, args.corpus, train_rows, speakers, with_alignment=args.gta is not None)
+        valid = from_features(args.features, args.corpus, valid_rows, speakers, with_alignment=args.gta is not None)
+    if not len(valid):
+        print("no valid split in the data: validating on two training utterances", flush=True)
+        valid = type(train)(train.rows[:2], speakers, train._load)
+    if args.gta is not None:
+        from voice.acoustic import load_checkpoint
+
+        acoustic, acoustic_speakers, _ = load_checkpoint(args.gta)
+        if acoustic_speakers != list(speakers):
+            raise SystemExit(f"--gta {args.gta}: trained on speakers {acoustic_speakers}, the data has {speakers}")
+        t0 = time.time()
+        # Every clip is loaded and converted up front: the training loop then only slices arrays.
+        clips = train.all() + valid.all()
+        teacher_forced_mels(acoustic, clips, args.device)
+        print(f"teacher-forced mels for {len(clips)} utterances in {time.time() - t0:.1f} s", flush=True)
+    return train, valid
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -219,15 +216,11 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
-    speakers = json.loads((args.features / "speakers.json").read_text())["speakers"]
-    rows = read_index(args.features)
-    train_rows = [r for r in rows if r["split"] == "train" and r["frames"] > args.segment + 1]
-    valid_rows = [r for r in rows if r["split"] == "valid"]
-    if not valid_rows:
-        print("no valid split in the features: validating on two training utterances", flush=True)
-        valid_rows = train_rows[:2]
-    train = Corpus(args.features, args.corpus, train_rows, speakers)
-    valid = Corpus(args.features, args.corpus, valid_rows, speakers)
+    train, valid = load_clips(args)
+    speakers = train.speakers
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed window shapes: pick each conv's fastest kernel once
 
     last = args.out / "last.pt"
     state = torch.load(last, map_location="cpu", weights_only=False) if args.resume and last.exists() else None
@@ -241,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"--speaker-table shape {rows_np.shape}, expected {(len(speakers), cfg.speaker_dim)}")
         table = torch.nn.Parameter(torch.from_numpy(rows_np), requires_grad=False)
     disc = Discriminators(args.disc_channels)
+    model.to(device); disc.to(device)
+    table = torch.nn.Parameter(table.detach().to(device), requires_grad=table.requires_grad)
     params = list(model.parameters()) + ([table] if table.requires_grad else [])
     opt = torch.optim.AdamW(params, lr=args.lr, betas=(0.8, 0.99), weight_decay=0.01)
     opt_d = torch.optim.AdamW(disc.parameters(), lr=args.lr, betas=(0.8, 0.99), weight_decay=0.01)
@@ -261,14 +256,20 @@ def main(argv: list[str] | None = None) -> int:
         model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in init["model"].items()})
         with torch.no_grad():
             table.copy_(torch.as_tensor(init["speaker_table"]).float())
+        if "disc" in init:  # a GAN fine-tune keeps its discriminators' experience
+            disc.load_state_dict({k: v.float() for k, v in init["disc"].items()})
         step = args.init_step
-        print(f"initialised from {args.init} at schedule step {step}", flush=True)
+        print(f"initialised from {args.init} at schedule step {step}"
+              f"{' with its discriminators' if 'disc' in init else ''}", flush=True)
     t_start = time.time() - history["seconds"]
 
     def lr_at(s: int) -> float:
         if s < args.warmup:
             return args.lr * (s + 1) / args.warmup
-        p = min(1.0, (s - args.warmup) / max(1, args.steps - args.warmup))
+        if args.schedule == "time":  # a time-boxed run (a lent GPU) decays over its budget, whatever its speed
+            p = min(1.0, (time.time() - t_start) / (60.0 * args.max_minutes))
+        else:
+            p = min(1.0, (s - args.warmup) / max(1, args.steps - args.warmup))
         return args.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * p)))  # cosine to 10 %
 
     def save() -> None:
@@ -284,8 +285,9 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"config {cfg.to_dict()} receptive field ±{cfg.receptive_frames} frames", flush=True)
     print(f"vocoder params {count_params(model)}, discriminator params {count_params(disc)}; {len(speakers)} speakers; "
-          f"train {len(train)} utterances ({sum(r['seconds'] for r in train_rows) / 3600:.2f} h), valid {len(valid)}; "
-          f"batch {args.batch} × {args.segment} frames, {args.threads} threads", flush=True)
+          f"train {len(train)} utterances ({sum(r['seconds'] for r in train.rows) / 3600:.2f} h), valid {len(valid)}; "
+          f"batch {args.batch} × {args.segment} frames, {args.threads} threads, {device}"
+          f"{f', teacher-forced mels from {args.gta}' if args.gta else ''}", flush=True)
     # `kill PID` (SIGTERM) stops like Ctrl-C: last.pt and final.pt are written before exiting.
     previous_handler = signal.signal(signal.SIGTERM, _interrupt)
     model.train()
@@ -301,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
             for o in (opt, opt_d):
                 for g in o.param_groups:
                     g["lr"] = lr
-            mel, audio, spk = batch(train, args.batch, args.segment, rng)
+            mel, audio, spk = (t.to(device, non_blocking=True) for t in batch(train, args.batch, args.segment, rng))
             log_mag, px, py = model(mel, table[spk])
             fake = istft(spectrum(log_mag, px, py), cfg)
             stft_l, mel_l = mr_stft_loss(fake, audio), mel_l1_loss(fake, audio)

@@ -18,6 +18,7 @@ pytest.importorskip("librosa")
 from myna.inference.vocoder import Vocoder as RuntimeVocoder  # noqa: E402
 from myna.voices import AudioSpec  # noqa: E402
 from voice.audio import AUDIO, hann, log_mel  # noqa: E402
+from voice.vocoder_data import from_features  # noqa: E402
 from voice.export_vocoder import OUTPUTS, build_graph, fold_speaker_map, graph_spec, run_litert  # noqa: E402
 from workbench.tflite_builder import QuantOptions  # noqa: E402
 from voice.vocoder import TIERS, Vocoder, VocoderConfig, istft, spectrum  # noqa: E402
@@ -125,7 +126,7 @@ def test_training_audio_carries_the_features_gain(tmp_path: Path) -> None:
 
     corpus, features = _features(tmp_path, gain=0.5)
     rows = [json.loads(line) for line in (features / "index.jsonl").read_text().splitlines()]
-    data = train_vocoder.Corpus(features, corpus, rows, ["joe", "other"])
+    data = from_features(features, corpus, rows, ["joe", "other"])
     clip = data.clip(0)
     raw = sf.read(str(corpus / "joe" / "wavs" / "u0.wav"), dtype="float32")[0]
     np.testing.assert_allclose(clip.audio, raw * 0.5, atol=1e-6)

@@ -41,13 +41,36 @@ class AudioConfig:
 AUDIO = AudioConfig()
 
 
+def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
+    """Slaney's (Auditory Toolbox) mel scale: linear to 1 kHz, logarithmic above."""
+    hz = np.asarray(hz, np.float64)
+    linear = hz / (200.0 / 3.0)
+    log = 15.0 + np.log(np.maximum(hz, 1e-10) / 1000.0) / (np.log(6.4) / 27.0)
+    return np.where(hz >= 1000.0, log, linear)
+
+
+def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`_hz_to_mel`."""
+    mel = np.asarray(mel, np.float64)
+    return np.where(mel >= 15.0, 1000.0 * np.exp((np.log(6.4) / 27.0) * (mel - 15.0)), mel * (200.0 / 3.0))
+
+
 @functools.cache
 def mel_basis(cfg: AudioConfig = AUDIO) -> np.ndarray:
-    """Slaney-normalised mel filterbank [n_mels, n_fft // 2 + 1] (float32)."""
-    import librosa
+    """Slaney-normalised mel filterbank [n_mels, n_fft // 2 + 1] (float32), librosa's default to 1e-6.
 
-    return librosa.filters.mel(sr=cfg.sample_rate, n_fft=cfg.n_fft, n_mels=cfg.n_mels, fmin=cfg.fmin,
-                               fmax=cfg.fmax).astype(np.float32)
+    numpy only, so training runs where librosa is not installed (a test pins it to librosa's).
+    """
+    bins = np.linspace(0.0, cfg.sample_rate / 2.0, cfg.n_fft // 2 + 1)
+    edges = _mel_to_hz(np.linspace(_hz_to_mel(cfg.fmin), _hz_to_mel(cfg.fmax), cfg.n_mels + 2))
+    widths = np.diff(edges)
+    ramps = edges[:, None] - bins[None, :]
+    rising = -ramps[:-2] / widths[:-1, None]
+    falling = ramps[2:] / widths[1:, None]
+    weights = np.maximum(0.0, np.minimum(rising, falling))
+    # Slaney area normalisation: each triangle integrates to the same value whatever its width.
+    weights *= (2.0 / (edges[2:] - edges[:-2]))[:, None]
+    return weights.astype(np.float32)
 
 
 def hann(cfg: AudioConfig = AUDIO) -> np.ndarray:
@@ -85,3 +108,15 @@ def torch_log_mel(audio, cfg: AudioConfig = AUDIO):  # type: ignore[no-untyped-d
                       return_complex=True).abs()
     mel = torch.matmul(torch.from_numpy(mel_basis(cfg)).to(audio.device), spec)
     return torch.log(torch.clamp(mel, min=cfg.log_floor)).transpose(1, 2)
+
+
+def write_pcm16(path, audio: np.ndarray, cfg: AudioConfig = AUDIO) -> None:  # type: ignore[no-untyped-def]
+    """Mono float audio → 16-bit PCM WAV with the stdlib ``wave`` (trainers run where soundfile may be absent)."""
+    import wave
+
+    pcm = (np.clip(np.asarray(audio, np.float64), -1.0, 1.0) * 32767.0).round().astype("<i2")
+    with wave.open(str(path), "wb") as fh:
+        fh.setnchannels(1)
+        fh.setsampwidth(2)
+        fh.setframerate(cfg.sample_rate)
+        fh.writeframes(pcm.tobytes())

@@ -16,12 +16,13 @@ API:
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 import torch
 from torch import nn
-from workbench.tflite_builder import Node, QuantGraph
+if TYPE_CHECKING:  # the export half only: training runs where the tflite schema package is absent
+    from workbench.tflite_builder import Node, QuantGraph
 
 BN_EPS = 1e-5
 ADD_RANGE_RATIO = 64.0
