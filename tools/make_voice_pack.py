@@ -59,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="INT8 activation ranges: minmax (shipped) or mse (least squared error clipping over the calibration batch)")
     ap.add_argument("--int8-equalize", type=float, default=0.0, metavar="ALPHA",
                     help="INT8: cross-layer channel equalization inside the blocks, exponent 0..1 (default 0: off)")
+    ap.add_argument("--training-note", action="append", default=[], metavar="TEXT",
+                    help="a line of run history for the model card's Training section (repeatable)")
     args = ap.parse_args(argv)
     if args.precision != "int8" and (args.out is None or args.out.resolve().is_relative_to((_TOOLS.parent / "models").resolve())):
         ap.error(f"--precision {args.precision} builds a reference pack, not one to ship: give an --out outside models/")
@@ -72,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
             licence=args.licence, calib_chunks=args.calib_chunks, vocoder_windows=args.vocoder_windows,
             measure_windows=args.measure_windows, precision=args.precision,
             options=QuantOptions(per_channel_fc=args.int8_fc_per_channel, range_method=args.int8_ranges,
-                                 equalize=args.int8_equalize))
+                                 equalize=args.int8_equalize),
+            training_notes=args.training_note)
     except PackError as exc:
         print(f"make_voice_pack: {exc}", file=sys.stderr)
         return 2

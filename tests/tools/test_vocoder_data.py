@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -147,3 +148,23 @@ def test_a_time_schedule_needs_a_time_budget() -> None:
 
     with pytest.raises(SystemExit):
         train_vocoder.parse_args(["--schedule", "time"])
+
+
+@pytest.mark.skipif(importlib.util.find_spec("speechmos") is None, reason="speechmos not installed (the 'train' extra)")
+def test_eval_vocoder_scores_the_recordings_and_each_vocoder_on_true_and_teacher_forced_mels(tmp_path: Path) -> None:
+    import eval_vocoder
+    import train_vocoder
+
+    corpus, features, rows = _corpus(tmp_path)
+    _acoustic(tmp_path / "acoustic.pt")
+    run = tmp_path / "run"
+    assert train_vocoder.main(["--tier", "tiny", "--features", str(features), "--corpus", str(corpus), "--out", str(run),
+                               "--batch", "2", "--segment", "32", "--steps", "2", "--threads", "1"]) == 0
+    for extra in ([], ["--gta", str(tmp_path / "acoustic.pt")]):
+        out = tmp_path / f"scores{len(extra)}.json"
+        assert eval_vocoder.main(["--features", str(features), "--corpus", str(corpus), "--speaker", "joe",
+                                  "--vocoder", f"v={run / 'final.pt'}", "--json", str(out)] + extra) == 0
+        report = json.loads(out.read_text())
+        assert report["utterances"] == 1 and set(report["results"]) == {"recordings", "v"}
+        assert all(1.0 <= r["p808"] <= 5.0 for r in report["results"].values())
+        assert ("teacher-forced" in report["input"]) == bool(extra)

@@ -122,7 +122,8 @@ def sources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def pack(sources: dict[str, Any]) -> Path:
     tier = TierSource("tiny", sources["acoustic"], sources["vocoder"])
     return build_voice_pack("myna-test", sources["root"] / "pack", sources["features"], [tier], sources["datacard"],
-                            default_voice="joe", calib_chunks=8, vocoder_windows=16, measure_windows=4)
+                            default_voice="joe", calib_chunks=8, vocoder_windows=16, measure_windows=4,
+                            training_notes=["vocoder fine-tuned elsewhere on teacher-forced mels"])
 
 
 def test_geometry_covers_both_receptive_fields_and_the_runtime_limits() -> None:
@@ -174,7 +175,7 @@ def test_pack_loads_with_every_voice_one_partition_each_and_its_card(pack: Path)
     assert report["int8_vs_float"]["vocoder"]["speaker_map_residual"] < 1e-4
     card = (pack / "MODEL_CARD.md").read_text()
     for text in ("## Architecture", "## Training", "## INT8 versus float", "## Known limits", "licence of flite-slt",
-                 f"{report['params']['vocoder']:,}"):
+                 f"{report['params']['vocoder']:,}", "- vocoder fine-tuned elsewhere on teacher-forced mels"):
         assert text in card, text
 
 

@@ -209,11 +209,14 @@ def _prepare_out(out: Path, pack_id: str) -> Path:
 def build_voice_pack(pack_id: str, out: Path, features: Path, tiers: Iterable[TierSource], datacard: Path, *,
                      default_voice: str = "joe", voice_ids: Sequence[str] | None = None, licence: str = "Apache-2.0",
                      calib_chunks: int = 300, vocoder_windows: int = 256, measure_windows: int = 32,
-                     precision: str = "int8", options: QuantOptions | None = None) -> Path:
+                     precision: str = "int8", options: QuantOptions | None = None,
+                     training_notes: Sequence[str] = ()) -> Path:
     """Export every tier and write the pack to ``out`` (replacing a previous build of the same pack); return ``out``.
 
     ``precision`` is ``int8`` (the shipped graphs) or ``float32`` (their unquantized twins); ``options`` are
-    the INT8 choices (default: the shipped ones).  Nothing is written beside the checkpoints.
+    the INT8 choices (default: the shipped ones).  ``training_notes`` are lines of the run history a
+    checkpoint cannot tell (a fine-tune elsewhere, its data); the model card lists them under Training.
+    Nothing is written beside the checkpoints.
     """
     sources = sorted(tiers, key=lambda t: voices.TIER_ORDER.index(t.tier))
     if not sources:
@@ -314,7 +317,7 @@ def build_voice_pack(pack_id: str, out: Path, features: Path, tiers: Iterable[Ti
     sizes = {p.name: p.stat().st_size for p in sorted(partial.iterdir())}
     export = _clean({"pack_id": pack_id, "default_voice": default_voice, "voices": chosen, "licence": licence,
                      "audio": manifest.audio.to_dict(), "tiers": reports, "data": data, "files": sizes,
-                     "pack_bytes": sum(sizes.values())})
+                     "pack_bytes": sum(sizes.values()), "training_notes": list(training_notes)})
     (partial / "export.json").write_text(json.dumps(export, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     (partial / "MODEL_CARD.md").write_text(model_card(manifest, export), encoding="utf-8")
     voices.VoicePack.load(partial)  # the runtime's own validation, before the pack replaces anything
@@ -423,6 +426,8 @@ def model_card(manifest: voices.Manifest, export: Mapping[str, Any]) -> str:
             valid = ", ".join(f"{k} {v:.4f}" for k, v in (s.get("valid") or {}).items() if v is not None)
             lines.append(f"| {name} | {model} | `{s['checkpoint']}` | {_fmt(s.get('step'))} | {_fmt(s.get('run_steps'))} | "
                          f"{_fmt(s.get('run_minutes'), 1)} | {valid or '–'} |")
+    if export.get("training_notes"):
+        lines += [""] + [f"- {note}" for note in export["training_notes"]]
     lines += ["", f"### Data ({data['hours']:.2f} h, data card of {data['datacard_generated']})", "",
               "| speaker | voice in pack | teacher | hours | utterances | licence |", "|---|---|---|---|---|---|"]
     for speaker, row in data["speakers"].items():
