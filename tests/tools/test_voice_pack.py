@@ -233,7 +233,8 @@ def test_rebuilding_gives_identical_bytes(pack: Path, sources: dict[str, Any]) -
     assert {"manifest.json", "MODEL_CARD.md", "export.json", "joe.npz", "tiny-encoder.tflite", "tiny-decoder.tflite",
             "tiny-vocoder.tflite"} <= set(before)
     again = build_voice_pack("myna-test", pack, sources["features"], [TierSource("tiny", sources["acoustic"], sources["vocoder"])],
-                             sources["datacard"], default_voice="joe", calib_chunks=8, vocoder_windows=16, measure_windows=4)
+                             sources["datacard"], default_voice="joe", calib_chunks=8, vocoder_windows=16, measure_windows=4,
+                             training_notes=["vocoder fine-tuned elsewhere on teacher-forced mels"])
     after = {p.name: p.read_bytes() for p in again.iterdir()}
     assert sorted(after) == sorted(before)
     for name in before:
