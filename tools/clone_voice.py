@@ -51,6 +51,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--max-minutes", type=float, default=10.0, help="time limit of the fitting")
     ap.add_argument("--steps", type=int, default=400, help="most fitting steps")
     ap.add_argument("--lr", type=float, default=0.01)
+    ap.add_argument("--pull", type=float, default=0.0,
+                    help="L2 pull of the speaker vector towards its starting row (0: none); trades likeness for clarity")
     ap.add_argument("--stop-on", choices=("total", "mel"), default="total",
                     help="held-out loss for early stopping: the whole objective, or the mel loss alone")
     ap.add_argument("--init", choices=("nearest", "mean"), default="nearest",
@@ -94,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         consent=clone.Consent(*consent_fields) if all(consent_fields) else None, key=args.key,
         transcribe=args.transcribe,
         fit=clone.FitSettings(steps=args.steps, lr=args.lr, max_minutes=args.max_minutes, init=args.init,
-                              stop_on=args.stop_on),
+                              stop_on=args.stop_on, pull=args.pull),
         report=report, base_speaker=args.base_speaker, threads=args.threads,
         progress=not args.no_progress and sys.stderr.isatty(), created=args.created)
     try:

@@ -300,3 +300,20 @@ def test_untranscribed_long_audio_is_cut_at_its_quiet_stretches() -> None:
     # Every cut falls in a quiet stretch, not inside a burst.
     rms = [float(np.sqrt(np.mean(p[-220:] ** 2))) for p in pieces[:-1]]
     assert max(rms) < 0.01
+
+
+def test_a_pull_keeps_the_vector_nearer_its_starting_row(base: dict[str, Path], tmp_path: Path) -> None:
+    recordings = _write_recordings(tmp_path / "recordings")
+    moved = {}
+    for pull in ("0", "100"):
+        out = tmp_path / f"pull{pull}"
+        assert clone_voice.main(_args(base, recordings, out, "--no-report", "--pull", pull)) == 0
+        report = json.loads((out / "test-voice-report.json").read_text())
+        assert report["fit"]["settings"]["pull"] == float(pull)
+        table = torch.load(base["acoustic"], weights_only=True)["model"]["speakers.weight"].numpy()
+        init = report["fit"]["init"]
+        start = table.mean(axis=0) if init == "table mean" else table[SPEAKERS.index(init)]
+        with np.load(out / "test-voice.npz") as z:
+            vector = z["speaker"][0]
+        moved[pull] = float(np.linalg.norm(vector - start))
+    assert moved["100"] < 0.5 * moved["0"], moved

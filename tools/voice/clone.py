@@ -477,6 +477,11 @@ class FitSettings:
     max_minutes: float = 10.0
     stop_on: str = "total"
     """Held-out loss that picks the best vector and stops training: ``total`` (the objective itself) or ``mel``."""
+    pull: float = 0.0
+    """Weight of an L2 pull of the vector towards its starting row (mean squared difference per dimension).
+
+    The fit has a few clips; the further the vector leaves the training speakers' region, the less the
+    model has learnt what it does there (the clone's WER rises), so a pull trades likeness for clarity."""
     init: str = "nearest"
     """``nearest``: the table row (or the table mean) with the lowest teacher-forced loss on the training clips; ``mean``."""
     seed: int = 0
@@ -547,6 +552,7 @@ def fit_speaker(model: AcousticModel, names: Sequence[str], train: Sequence[Clip
         scored.append((_loss_values(model, scoring)["total"], name, row))
     _, init_name, init_row = min(scored, key=lambda s: s[0])
     emb = _use_vector(model, init_row, trainable=True)
+    anchor = torch.as_tensor(np.asarray(init_row, np.float32))
     opt = torch.optim.Adam(emb.parameters(), lr=settings.lr)
     initial = _loss_values(model, held_batch)
     best, best_vec, best_step = initial, init_row.astype(np.float32).copy(), 0
@@ -560,8 +566,11 @@ def fit_speaker(model: AcousticModel, names: Sequence[str], train: Sequence[Clip
             break
         batch = train_batch if train_batch is not None else _batch(rng.sample(list(train), settings.batch), model)
         terms = losses(model, batch)
+        objective = terms["total"]
+        if settings.pull:
+            objective = objective + settings.pull * torch.mean((emb.weight[0] - anchor) ** 2)
         opt.zero_grad(set_to_none=True)
-        terms["total"].backward()
+        objective.backward()
         opt.step()
         loss = {k: float(v.detach()) for k, v in terms.items()}
         step += 1
