@@ -194,7 +194,7 @@ def load_clips(args: argparse.Namespace) -> tuple[Clips, Clips]:
         valid = from_features(args.features, args.corpus, valid_rows, speakers, with_alignment=args.gta is not None)
     if not len(valid):
         print("no valid split in the data: validating on two training utterances", flush=True)
-        valid = type(train)(train.rows[:2], speakers, train._load)
+        valid = train.subset(train.rows[:2])
     if args.gta is not None:
         from voice.acoustic import load_checkpoint
 

@@ -85,6 +85,10 @@ class Clips:
             self._cache[i] = clip
         return clip
 
+    def subset(self, rows: list[dict[str, Any]]) -> Clips:
+        """Clips of ``rows`` (rows of this source) read the same way."""
+        return Clips(rows, self.speakers, self._load)
+
     def all(self) -> list[Clip]:
         """Every clip, loaded."""
         return [self.clip(i) for i in range(len(self))]
