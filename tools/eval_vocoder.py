@@ -23,18 +23,11 @@ sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from voice.audio import AUDIO, log_mel  # noqa: E402
+from voice.export_vocoder import load_checkpoint as load_vocoder  # noqa: E402
 from voice.features import read_index  # noqa: E402
-from voice.vocoder import Vocoder, VocoderConfig, synthesize  # noqa: E402
+from voice.vocoder import synthesize  # noqa: E402
 from voice.vocoder_data import from_features, teacher_forced_mels  # noqa: E402
 from workbench import metrics  # noqa: E402
-
-
-def load_vocoder(path: Path) -> tuple[Vocoder, torch.Tensor, list[str]]:
-    """A weights-only vocoder checkpoint → (model in eval mode, speaker table, speakers)."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    model = Vocoder(VocoderConfig.from_dict(ckpt["config"]))
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ckpt["model"].items()})
-    return model.eval(), torch.as_tensor(ckpt["speaker_table"]).float(), list(ckpt["speakers"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     for spec in args.vocoder:
         name, _, path = spec.partition("=")
         model, table, vocoder_speakers = load_vocoder(Path(path))
-        row = table[vocoder_speakers.index(args.speaker)][None]
+        row = torch.from_numpy(table[vocoder_speakers.index(args.speaker)][None]).float()
         scores, errors = [], []
         with torch.no_grad():
             for clip in clips:

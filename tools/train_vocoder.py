@@ -29,7 +29,6 @@ sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from voice.audio import AUDIO, log_mel, write_pcm16  # noqa: E402
-from voice.vocoder_data import Clips, from_features, read_pack, teacher_forced_mels  # noqa: E402
 from voice.vocoder import (  # noqa: E402
     TIERS,
     Discriminators,
@@ -44,6 +43,7 @@ from voice.vocoder import (  # noqa: E402
     phase_norm_loss,
     spectrum,
 )
+from voice.vocoder_data import Clips, from_features, read_pack, teacher_forced_mels  # noqa: E402
 
 
 def batch(data: Clips, size: int, segment: int, rng: random.Random) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
