@@ -168,3 +168,37 @@ def test_eval_vocoder_scores_the_recordings_and_each_vocoder_on_true_and_teacher
         assert report["utterances"] == 1 and set(report["results"]) == {"recordings", "v"}
         assert all(1.0 <= r["p808"] <= 5.0 for r in report["results"].values())
         assert ("teacher-forced" in report["input"]) == bool(extra)
+
+
+def test_the_device_script_fine_tunes_both_tiers_and_returns_their_checkpoints(tmp_path: Path) -> None:
+    """scripts/device-vocoder-gta.sh end to end on the CPU (the GPU run is the same command with DEVICE=cuda)."""
+    import os
+    import subprocess
+    import sys
+
+    import train_vocoder
+
+    corpus, features, rows = _corpus(tmp_path)
+    write_pack(tmp_path / "pack.npz", features, corpus, rows, SPEAKERS, progress=False)
+    _acoustic(tmp_path / "acoustic.pt")
+    assert train_vocoder.main(["--tier", "tiny", "--pack", str(tmp_path / "pack.npz"), "--out", str(tmp_path / "init"),
+                               "--batch", "2", "--segment", "32", "--steps", "2", "--adv-start", "1", "--threads", "1"]) == 0
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "DEVICE": "cpu", "PY": sys.executable, "MINUTES": "0.02", "CHECK_AFTER": "1", "BATCH": "2",
+           "PACK": str(tmp_path / "pack.npz"), "OUT": str(tmp_path / "out"), "WORK": str(tmp_path / "work"),
+           "SMALL_ACOUSTIC": str(tmp_path / "acoustic.pt"), "TINY_ACOUSTIC": str(tmp_path / "acoustic.pt"),
+           "SMALL_INIT": str(tmp_path / "init" / "final.pt"), "TINY_INIT": str(tmp_path / "init" / "final.pt")}
+    result = subprocess.run(["bash", "scripts/device-vocoder-gta.sh"], cwd=repo, env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    out = tmp_path / "out"
+    for tier in ("small", "tiny"):
+        assert torch.load(out / f"{tier}-final.pt", weights_only=True)["step"] > 0
+        assert "disc" in torch.load(out / f"{tier}-last-disc.pt", weights_only=True)
+    assert (out / "logs.tar.gz").stat().st_size > 0
+    # A run that dies while loading stops the script at the first check, with its log.
+    env.update(SMALL_INIT=str(tmp_path / "missing.pt"), MINUTES="1", CHECK_AFTER="8", OUT=str(tmp_path / "out2"),
+               WORK=str(tmp_path / "work2"))
+    failed = subprocess.run(["bash", "scripts/device-vocoder-gta.sh"], cwd=repo, env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert failed.returncode == 1 and "missing.pt" in failed.stdout
