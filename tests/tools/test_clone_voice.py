@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ pytest.importorskip("pyworld")
 pytest.importorskip("tflite")
 
 import clone_voice  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
 from voice import clone  # noqa: E402
 from voice.acoustic import AcousticConfig, AcousticModel  # noqa: E402
 from voice.aligner import Aligner, AlignerConfig  # noqa: E402
@@ -317,3 +320,21 @@ def test_a_pull_keeps_the_vector_nearer_its_starting_row(base: dict[str, Path], 
             vector = z["speaker"][0]
         moved[pull] = float(np.linalg.norm(vector - start))
     assert moved["100"] < 0.5 * moved["0"], moved
+
+
+def test_the_film_delta_experiment_fits_deltas_for_the_clone_only(base: dict[str, Path], tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    sys.path.insert(0, str(REPO / "tools" / "experiments"))
+    import clone_film_deltas
+
+    recordings = _write_recordings(tmp_path / "recordings")
+    original = clone_film_deltas.clone.fit_speaker
+    try:
+        assert clone_film_deltas.main(["--blocks", "decoder", "--pull", "0.1", "--",
+                                       *_args(base, recordings, tmp_path / "out", "--no-asr", "--no-similarity")]) == 0
+    finally:
+        clone_film_deltas.clone.fit_speaker = original
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("FiLM deltas"))
+    assert "(decoder, 4 blocks, 1024 floats)" in line  # tiny tier: 4 decoder blocks × 2 × 128
+    with pytest.raises(SystemExit, match="no --key"):
+        clone_film_deltas.main(["--", "--key", "k"])
