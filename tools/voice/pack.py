@@ -475,6 +475,8 @@ def model_card(manifest: voices.Manifest, export: Mapping[str, Any]) -> str:
               "- 22.05 kHz audio, mel up to 8 kHz; "
               + ("float32 graphs: larger and slower than the INT8 pack's, a reference for measuring it, not for devices."
                  if is_float else "INT8 adds a little noise (figures above)."),
-              "- Speaker vectors are the training speakers' rows; mixing or cloning voices is untested.",
+              "- Speaker vectors are the training speakers' rows. Cloned voices (`tools/clone_voice.py`) are fitted "
+              "vectors of the same size; how close each comes is in its own report (`docs/clone/`). Mixing voices "
+              "is untested.",
               ""]
     return "\n".join(lines)
