@@ -34,6 +34,7 @@ for _path in (_TOOLS, _TOOLS.parent / "daemon"):
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from voice import checkpoint_io  # noqa: E402
 from voice.acoustic import (  # noqa: E402
     AcousticConfig, AcousticModel, Corpus, Item, collate, count_params, cycle_batches, losses,
 )
@@ -220,9 +221,9 @@ def main(argv: list[str] | None = None) -> int:
         improved = valid_losses["total"] < best
         if improved:
             best = valid_losses["total"]
-            torch.save(weights_only(model, corpus.speakers, step, valid_losses), out / "best.pt")
-        torch.save({"config": cfg.to_dict(), "speakers": corpus.speakers, "model": model.state_dict(),
-                    "opt": opt.state_dict(), "step": step, "history": history, "best": best}, last)
+            checkpoint_io.save(weights_only(model, corpus.speakers, step, valid_losses), out / "best.pt")
+        checkpoint_io.save({"config": cfg.to_dict(), "speakers": corpus.speakers, "model": model.state_dict(),
+                            "opt": opt.state_dict(), "step": step, "history": history, "best": best}, last)
         (out / "history.json").write_text(json.dumps(history))
         plot_curves(history, out / "curves.png")
         if first is not None:
@@ -275,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     final_valid, first = validate(model, corpus, valid_items, args.batch)
     if not history["valid"] or history["valid"][-1]["step"] != step:
         checkpoint(final_valid, first)
-    torch.save(weights_only(model, corpus.speakers, step, final_valid), out / "final.pt")
+    checkpoint_io.save(weights_only(model, corpus.speakers, step, final_valid), out / "final.pt")
     print(f"done at step {step}: final.pt valid total {final_valid['total']:.4f}, best {best:.4f}", flush=True)
     return 0
 

@@ -28,6 +28,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from voice import checkpoint_io  # noqa: E402
 from voice.audio import AUDIO, log_mel, write_pcm16  # noqa: E402
 from voice.vocoder import (  # noqa: E402
     TIERS,
@@ -274,12 +275,11 @@ def main(argv: list[str] | None = None) -> int:
 
     def save() -> None:
         history["seconds"] = time.time() - t_start
-        torch.save({"config": cfg.to_dict(), "model": model.state_dict(), "speaker_table": table.detach(),
-                    "disc": disc.state_dict(), "opt": opt.state_dict(), "opt_d": opt_d.state_dict(), "step": step,
-                    "history": history, "best": best, "speakers": speakers, "rng": rng.getstate(),
-                    "torch_rng": torch.get_rng_state(), "args": {k: str(v) for k, v in vars(args).items()}},
-                   args.out / "last.pt.tmp")
-        (args.out / "last.pt.tmp").replace(last)
+        checkpoint_io.save({"config": cfg.to_dict(), "model": model.state_dict(), "speaker_table": table.detach(),
+                            "disc": disc.state_dict(), "opt": opt.state_dict(), "opt_d": opt_d.state_dict(),
+                            "step": step, "history": history, "best": best, "speakers": speakers,
+                            "rng": rng.getstate(), "torch_rng": torch.get_rng_state(),
+                            "args": {k: str(v) for k, v in vars(args).items()}}, last)
         (args.out / "history.json").write_text(json.dumps(history))
         plot(history, args.out / "curves.png")
 
@@ -342,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
                 improved = v["mel_l1"] < best
                 if improved:
                     best = v["mel_l1"]
-                    torch.save(weights_only(model, table, speakers, step, v), args.out / "best.pt")
+                    checkpoint_io.save(weights_only(model, table, speakers, step, v), args.out / "best.pt")
                 print(f"== step {step}: valid mel L1 {v['mel_l1']:.4f} MR-STFT {v['mr_stft']:.4f}"
                       f"{' *best*' if improved else ''}", flush=True)
                 t_log = time.time()
@@ -353,8 +353,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous_handler)
     save()
-    torch.save(weights_only(model, table, speakers, step, history["valid"][-1] if history["valid"] else None),
-               args.out / "final.pt")
+    checkpoint_io.save(weights_only(model, table, speakers, step, history["valid"][-1] if history["valid"] else None),
+                       args.out / "final.pt")
     print(f"{stop_reason} at step {step}, {(time.time() - t_start) / 60:.1f} min", flush=True)
     return 0
 
