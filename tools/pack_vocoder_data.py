@@ -15,6 +15,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1] / "daemon")]
 
@@ -22,7 +23,7 @@ from voice.features import read_index  # noqa: E402
 from voice.vocoder_data import choose_rows, write_pack  # noqa: E402
 
 
-def _pairs(values: list[str], cast: type) -> dict[str, float]:
+def _pairs(values: list[str], cast: type) -> dict[str, Any]:
     out = {}
     for value in values:
         name, sep, amount = value.partition("=")
@@ -52,8 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = (set(minutes) | set(valid)) - set(speakers) - {"*"}
     if unknown:
         raise SystemExit(f"unknown speakers {sorted(unknown)}; the features have {speakers}")
-    rows = choose_rows(read_index(args.features), minutes, {k: int(v) for k, v in valid.items()}, args.seed,
-                       args.min_frames)
+    rows = choose_rows(read_index(args.features), minutes, valid, args.seed, args.min_frames)
     if not rows:
         raise SystemExit("nothing chosen: give --minutes")
     summary = write_pack(args.out, args.features, args.corpus, rows, speakers, progress=not args.no_progress)

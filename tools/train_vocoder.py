@@ -183,16 +183,15 @@ def load_clips(args: argparse.Namespace) -> tuple[Clips, Clips]:
     if args.pack is not None:
         speakers, splits = read_pack(args.pack)
         train, valid = splits["train"], splits["valid"]
-        train.rows = [r for r in train.rows if r["frames"] > args.segment + 1]
     else:
         from voice.features import read_index
 
         speakers = json.loads((args.features / "speakers.json").read_text())["speakers"]
         rows = read_index(args.features)
-        train_rows = [r for r in rows if r["split"] == "train" and r["frames"] > args.segment + 1]
-        valid_rows = [r for r in rows if r["split"] == "valid"]
-        train = from_features(args.features, args.corpus, train_rows, speakers, with_alignment=args.gta is not None)
-        valid = from_features(args.features, args.corpus, valid_rows, speakers, with_alignment=args.gta is not None)
+        train, valid = (from_features(args.features, args.corpus, [r for r in rows if r["split"] == split], speakers,
+                                      with_alignment=args.gta is not None) for split in ("train", "valid"))
+    # A training utterance must hold at least one whole window.
+    train = train.subset([r for r in train.rows if r["frames"] > args.segment + 1])
     if not len(valid):
         print("no valid split in the data: validating on two training utterances", flush=True)
         valid = train.subset(train.rows[:2])
