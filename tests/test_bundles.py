@@ -210,6 +210,22 @@ def test_adapter_of_the_wrong_shape_is_incompatible(pack: VoicePack, key: Ed2551
         verify_bundle(resigned(files, key, declare_extra, adapter=extra), trusted, packs_of(pack))
 
 
+def test_a_bundle_may_give_one_graph_its_own_vector(pack: VoicePack, key: Ed25519PrivateKey, trusted: dict[str, TrustedKey]) -> None:
+    # A clone keeps a base voice's vector in the encoder (clarity) and its own in the decoder (timbre).
+    adapter = {**speaker(1), "decoder.speaker": speaker(2)["speaker"]}
+    data = make_bundle(adapter=adapter, base_pack=pack, voice_id="anna", name="Anna", language="en-US",
+                       consent=CONSENT, provenance=PROVENANCE, key=key, created=CREATED)  # fmt: skip
+    verified = verify_bundle(unpack_bundle(data), trusted, packs_of(pack))
+    assert sorted(verified.adapter) == ["decoder.speaker", "speaker"]
+    assert verified.manifest.tensors["decoder.speaker"].shape == (1, 16)
+    for bad in ({**speaker(1), "postnet.speaker": speaker(2)["speaker"]},
+                {**speaker(1), "decoder.speaker": np.zeros((1, 8), np.float32)},
+                {"decoder.speaker": speaker(2)["speaker"]}):  # an override never replaces the shared vector
+        with pytest.raises(errors.BundleIncompatible):
+            make_bundle(adapter=bad, base_pack=pack, voice_id="anna", name="Anna", language="en-US",
+                        consent=CONSENT, provenance=PROVENANCE, key=key, created=CREATED)  # fmt: skip
+
+
 def test_pickled_npz_is_refused(pack: VoicePack, key: Ed25519PrivateKey, trusted: dict[str, TrustedKey]) -> None:
     files = unpack_bundle(build(pack, key))
     out = io.BytesIO()

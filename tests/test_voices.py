@@ -134,6 +134,18 @@ def test_bad_adapter_shape_is_refused(pack_dir: Path) -> None:
         VoicePack.load(pack_dir)
 
 
+def test_adapter_may_override_the_vector_of_one_graph(pack_dir: Path) -> None:
+    alt = np.ones((1, 16), np.float32)
+    np.savez(pack_dir / "placeholder-alt.npz", speaker=alt, **{"vocoder.speaker": 2 * alt})
+    assert sorted(VoicePack.load(pack_dir).adapters["placeholder-alt"]) == ["speaker", "vocoder.speaker"]
+    np.savez(pack_dir / "placeholder-alt.npz", speaker=alt, **{"vocoder.speaker": np.ones((1, 3), np.float32)})
+    with pytest.raises(errors.VoicePackError, match=r"\['vocoder.speaker'\] is float32\[1, 3\]"):
+        VoicePack.load(pack_dir)
+    np.savez(pack_dir / "placeholder-alt.npz", speaker=alt, **{"postnet.speaker": alt})
+    with pytest.raises(errors.VoicePackError, match="may also hold"):
+        VoicePack.load(pack_dir)
+
+
 def test_adapter_with_pickles_is_refused(pack_dir: Path) -> None:
     np.savez(pack_dir / "placeholder.npz", speaker=np.array([{"a": 1}], dtype=object))
     with pytest.raises(errors.VoicePackError, match="without pickles"):

@@ -57,7 +57,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="held-out loss for early stopping: the whole objective, or the mel loss alone")
     ap.add_argument("--init", choices=("nearest", "mean"), default="nearest",
                     help="start from the base speaker (or table mean) that fits best, or from the table mean")
-    ap.add_argument("--base-speaker", help="base voice of the baseline figures (default: the pack's default voice)")
+    ap.add_argument("--rhythm", choices=("base", "clone"), default="base",
+                    help="base: the encoder (durations, pitch) keeps the base voice's vector and the decoder gets a "
+                         "timbre vector (clearer); clone: one vector for every graph")
+    ap.add_argument("--base-speaker", help="base voice of the baseline figures and, with --rhythm base, of the encoder "
+                                           "(default: the pack's default voice)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--no-report", action="store_true", help="adapter only: no synthesis and no metrics")
     ap.add_argument("--no-asr", action="store_true", help="skip Whisper WER")
@@ -96,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         consent=clone.Consent(*consent_fields) if all(consent_fields) else None, key=args.key,
         transcribe=args.transcribe,
         fit=clone.FitSettings(steps=args.steps, lr=args.lr, max_minutes=args.max_minutes, init=args.init,
-                              stop_on=args.stop_on, pull=args.pull),
+                              stop_on=args.stop_on, pull=args.pull, rhythm=args.rhythm),
         report=report, base_speaker=args.base_speaker, threads=args.threads,
         progress=not args.no_progress and sys.stderr.isatty(), created=args.created)
     try:

@@ -203,12 +203,15 @@ class _AdapterCatalog:
 
     def bind(self, voice_id: str) -> Any:
         bound = self._catalog.bind(voice_id)
-        own = bound.speaker
-        if set(own) != set(self._adapter):
-            raise ValueError(f"adapter holds {sorted(self._adapter)}, voice {voice_id!r} needs {sorted(own)}")
-        for key, array in self._adapter.items():
-            if array.dtype != np.float32 or array.shape != own[key].shape or not np.all(np.isfinite(array)):
-                raise ValueError(f"adapter[{key!r}] is {array.dtype}{list(array.shape)}, expected finite float32{list(own[key].shape)}")
+        from myna.errors import MynaError
+        from myna.voices import GRAPH_ROLES, check_adapter
+
+        shapes = {k: tuple(v.shape) for k, v in bound.speaker.items()}
+        overrides = {f"{role}.{k}": shape for role in GRAPH_ROLES for k, shape in shapes.items()}
+        try:
+            check_adapter({k: np.array(v) for k, v in self._adapter.items()}, shapes, "adapter", optional=overrides)
+        except MynaError as exc:
+            raise ValueError(f"{exc.message} (voice {voice_id!r})") from None
         return dataclasses.replace(bound, speaker=self._adapter)
 
 

@@ -44,7 +44,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from . import errors
-from .voices import MAX_ADAPTER_BYTES, DTYPES, VoicePack, adapter_inputs, check_adapter
+from .voices import GRAPH_ROLES, MAX_ADAPTER_BYTES, DTYPES, VoicePack, adapter_inputs, adapter_overrides, check_adapter
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -74,7 +74,8 @@ VOICE_ID_PATTERN = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _KEY_ID = re.compile(r"[0-9a-f]{16}")
-_TENSOR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+# A graph input name, optionally for one graph role only (``decoder.speaker``: see voices.adapter_overrides).
+_TENSOR_NAME = re.compile(rf"(?:(?:{'|'.join(GRAPH_ROLES)})\.)?[A-Za-z_][A-Za-z0-9_]{{0,63}}")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
@@ -661,7 +662,8 @@ def verify_bundle(files: BundleFiles, trusted: Mapping[str, TrustedKey], packs: 
             f"made for another version of base model {manifest.base.pack_id!r} "
             f"(compatibility {manifest.base.compatibility[:16]}…, installed {compatibility[:16]}…)"
         )
-    adapter = check_adapter(arrays, adapter_inputs(pack.manifest), ADAPTER_MEMBER, errors.BundleIncompatible)
+    adapter = check_adapter(arrays, adapter_inputs(pack.manifest), ADAPTER_MEMBER, errors.BundleIncompatible,
+                            optional=adapter_overrides(pack.manifest))
     return VerifiedBundle(manifest, key_id, adapter, pack)
 
 

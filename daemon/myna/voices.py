@@ -526,6 +526,27 @@ def adapter_inputs(manifest: Manifest) -> dict[str, tuple[int, ...]]:
     return wanted
 
 
+def adapter_overrides(manifest: Manifest) -> dict[str, tuple[int, ...]]:
+    """Optional adapter tensors ``<role>.<input>`` (e.g. ``decoder.speaker``): that graph's value instead of the shared one.
+
+    A cloned voice keeps a base voice's vector in the encoder (rhythm and pronunciation: the clone stays
+    intelligible) and its own vector in the decoder (timbre); the graphs already take the input per graph."""
+    shared = adapter_inputs(manifest)
+    out: dict[str, tuple[int, ...]] = {}
+    for tier in manifest.tiers.values():
+        for role, graph in tier.graphs.items():
+            for spec in graph.inputs:
+                if spec.name in shared:
+                    out[f"{role}.{spec.name}"] = shared[spec.name]
+    return out
+
+
+def adapter_value(adapter: Mapping[str, np.ndarray], role: str, name: str) -> np.ndarray | None:
+    """The array a ``role`` graph's input ``name`` gets: the role's own override, else the shared tensor."""
+    value = adapter.get(f"{role}.{name}")
+    return adapter.get(name) if value is None else value
+
+
 def _load_adapter(root: Path, manifest: Manifest, voice_id: str, voice: VoiceSpec) -> Mapping[str, np.ndarray]:
     where = f"manifest.voices.{voice_id}.adapter"
     path = pack_file(root, voice.adapter, where)
@@ -536,7 +557,7 @@ def _load_adapter(root: Path, manifest: Manifest, voice_id: str, voice: VoiceSpe
             arrays = {key: np.array(archive[key]) for key in archive.files}
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise errors.VoicePackError(f"{where}: {voice.adapter} is not a readable .npz without pickles: {exc}") from None
-    return check_adapter(arrays, adapter_inputs(manifest), f"{where}: {voice.adapter}")
+    return check_adapter(arrays, adapter_inputs(manifest), f"{where}: {voice.adapter}", optional=adapter_overrides(manifest))
 
 
 def check_adapter(
@@ -544,13 +565,20 @@ def check_adapter(
     wanted: Mapping[str, tuple[int, ...]],
     where: str,
     error: type[errors.MynaError] = errors.VoicePackError,
+    optional: Mapping[str, tuple[int, ...]] | None = None,
 ) -> Mapping[str, np.ndarray]:
-    """Check adapter arrays against the graphs' inputs (names, float32, shapes, finite); freeze and return them."""
-    if set(arrays) != set(wanted):
-        raise error(f"{where} holds {sorted(arrays)}, graphs need {sorted(wanted)}")
+    """Check adapter arrays against the graphs' inputs (names, float32, shapes, finite); freeze and return them.
+
+    ``wanted`` must all be present; ``optional`` (per-graph overrides, ``adapter_overrides``) may be."""
+    optional = optional or {}
+    missing, unknown = set(wanted) - set(arrays), set(arrays) - set(wanted) - set(optional)
+    if missing or unknown:
+        extra = f"; may also hold {sorted(optional)}" if optional else ""
+        raise error(f"{where} holds {sorted(arrays)}, graphs need {sorted(wanted)}{extra}")
     for key, array in arrays.items():
-        if array.dtype != np.float32 or array.shape != wanted[key]:
-            raise error(f"{where}[{key!r}] is {array.dtype}{list(array.shape)}, expected float32{list(wanted[key])}")
+        shape = wanted.get(key, optional.get(key))
+        if array.dtype != np.float32 or array.shape != shape:
+            raise error(f"{where}[{key!r}] is {array.dtype}{list(array.shape)}, expected float32{list(shape or ())}")
         if not np.all(np.isfinite(array)):
             raise error(f"{where}[{key!r}] has non-finite values")
         array.setflags(write=False)

@@ -59,6 +59,21 @@ def test_voices_differ_by_their_adapter(tiny: Synthesizer, registry: VoiceRegist
     assert a.shape != b.shape or not np.array_equal(a, b)
 
 
+def test_a_per_graph_vector_overrides_the_shared_one_in_that_graph_only(
+    tiny: Synthesizer, registry: VoiceRegistry, chunk_maker: Callable[..., PhonemeChunk]
+) -> None:
+    chunk = chunk_maker(4)
+    a, b = registry.get("placeholder").adapter["speaker"], registry.get("placeholder-alt").adapter["speaker"]
+    def render(adapter: dict[str, np.ndarray]) -> np.ndarray:
+        return np.concatenate(collect(tiny.render(chunk, adapter)))
+
+    every_graph_b = render({"speaker": a, "encoder.speaker": b, "decoder.speaker": b, "vocoder.speaker": b})
+    assert every_graph_b.tobytes() == render({"speaker": b}).tobytes()
+    decoder_only = render({"speaker": a, "decoder.speaker": b})
+    assert decoder_only.shape == render({"speaker": a}).shape  # the encoder (durations) still hears a
+    assert not np.array_equal(decoder_only, render({"speaker": a})) and not np.array_equal(decoder_only, every_graph_b)
+
+
 def test_chunk_over_the_bucket_raises_chunk_too_long(tiny: Synthesizer, registry: VoiceRegistry) -> None:
     ids = (5,) * (tiny.max_phonemes + 1)
     chunk = PhonemeChunk(ids, (-1,) * len(ids), ())

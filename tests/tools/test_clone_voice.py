@@ -98,13 +98,27 @@ def cloned(base: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> d
     return {"out": out, "report": json.loads((out / "test-voice-report.json").read_text())}
 
 
-def test_the_adapter_is_one_finite_speaker_row(cloned: dict[str, Any]) -> None:
+def test_the_adapter_keeps_the_base_rhythm_and_fits_a_timbre_vector(cloned: dict[str, Any], base: dict[str, Path]) -> None:
     with np.load(cloned["out"] / "test-voice.npz", allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    assert sorted(arrays) == ["decoder.speaker", "encoder.speaker", "speaker"]
+    assert all(a.dtype == np.float32 and a.shape == (1, 64) and np.all(np.isfinite(a)) for a in arrays.values())
+    table = torch.load(base["acoustic"], weights_only=True)["model"]["speakers.weight"].numpy()
+    np.testing.assert_array_equal(arrays["encoder.speaker"][0], table[SPEAKERS.index("joe")])  # the base voice's rhythm
+    assert not np.array_equal(arrays["decoder.speaker"], arrays["speaker"])
+    report = cloned["report"]
+    assert report["adapter"]["params"] == 192 and report["adapter"]["fraction_of_base"] < 0.005
+    assert report["timbre"]["best_valid"]["mel"] < report["timbre"]["initial_valid"]["mel"]
+    assert "`decoder.speaker` float32 [1, 64]" in (cloned["out"] / "test-voice-report.md").read_text()
+
+
+def test_rhythm_clone_makes_one_vector_for_every_graph(base: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert clone_voice.main(_args(base, _write_recordings(tmp_path / "rec"), out, "--no-report", "--rhythm", "clone")) == 0
+    with np.load(out / "test-voice.npz", allow_pickle=False) as z:
         assert z.files == ["speaker"]
-        speaker = z["speaker"]
-    assert speaker.dtype == np.float32 and speaker.shape == (1, 64) and np.all(np.isfinite(speaker))
-    adapter = cloned["report"]["adapter"]
-    assert adapter["params"] == 64 and adapter["fraction_of_base"] < 0.005
+    report = json.loads((out / "test-voice-report.json").read_text())
+    assert report["adapter"]["params"] == 64 and report["timbre"] is None
 
 
 def test_fitting_lowers_the_held_out_loss(cloned: dict[str, Any]) -> None:
@@ -286,7 +300,8 @@ def test_a_signed_bundle_installs_on_the_base_pack(base: dict[str, Path], tmp_pa
                              {pack.manifest.pack_id: pack})
     manifest = verified.manifest
     with np.load(out / "test-voice.npz") as z:
-        assert np.array_equal(verified.adapter["speaker"], z["speaker"])
+        assert sorted(verified.adapter) == sorted(z.files) == ["decoder.speaker", "encoder.speaker", "speaker"]
+        assert all(np.array_equal(verified.adapter[k], z[k]) for k in z.files)
     assert manifest.voice_id == "test-voice" and manifest.base.compatibility == pack.manifest.compatibility_hash()
     assert manifest.speaker.provenance.recordings == 5 and manifest.speaker.consent.given_by == "Test Speaker"
     report = json.loads((out / "test-voice-report.json").read_text())

@@ -88,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     if "--key" in rest:
         raise SystemExit("no --key: a bundle would not carry the deltas")
     clone.fit_speaker = with_deltas(args.blocks, args.pull)
-    return clone_voice.main(rest)
+    # The deltas hook the whole-model vector; the figures in docs/design/adapters-v2.md predate split adapters.
+    return clone_voice.main(rest if "--rhythm" in rest else [*rest, "--rhythm", "clone"])
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ from myna.bundles import (
     verify_bundle,
 )
 from myna.errors import BundleIncompatible
-from myna.voices import VoicePack, adapter_inputs, check_adapter
+from myna.voices import VoicePack, adapter_inputs, adapter_overrides, check_adapter
 
 from .signing import raw_public
 
@@ -81,7 +81,7 @@ def make_bundle(
     """
     pack = base_pack if isinstance(base_pack, VoicePack) else VoicePack.load(Path(base_pack))
     arrays = {k: np.array(v) for k, v in adapter.items()}
-    check_adapter(arrays, adapter_inputs(pack.manifest), "adapter", BundleIncompatible)
+    check_adapter(arrays, adapter_inputs(pack.manifest), "adapter", BundleIncompatible, optional=adapter_overrides(pack.manifest))
     blob = adapter_bytes(arrays)
     manifest = BundleManifest(
         voice_id=voice_id,

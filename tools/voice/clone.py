@@ -9,17 +9,24 @@ recordings folder (WAV/FLAC/MP3/OGG, any rate, mono or stereo) + transcripts (``
 ``voice.features``) → :func:`align` (the base aligner's durations) → :func:`split_long` (files over
 ``MAX_CLIP_SECONDS`` cut at the quietest aligned word break, then re-extracted and re-aligned)
 → :func:`fit_speaker` (gradient descent on the speaker vector alone through the frozen acoustic model,
-with ``voice.acoustic.losses``; held-out clips stop it early) → adapter ``{"speaker": float32 [1, 64]}``
-→ :func:`evaluate_clone` (float torch synthesis of held-out texts with the clone and the base voice;
-speaker similarity, Whisper WER and MCD from ``workbench.metrics``; a spectrogram PNG).
+with ``voice.acoustic.losses``; held-out clips stop it early) → :func:`fit_timbre` (a second vector for
+the decoder alone, fitted with the encoder hearing the base voice) → adapter ``{"speaker",
+"encoder.speaker", "decoder.speaker": float32 [1, 64]}`` → :func:`evaluate_clone` (float torch synthesis
+of held-out texts with the clone and the base voice; speaker similarity, Whisper WER and MCD from
+``workbench.metrics``; a spectrogram PNG).
 
-Why only the speaker vector: every graph of a pack takes one ``speaker`` [1, 64] input, and inside the
-graphs each block's FiLM (γ, β = Linear(speaker), AdaSpeech's conditional layer norm with the norm
-folded away) is the conditional layer norm, so a new row of the speaker table is an adapter every
-device already runs, at 64 parameters (far under 0.5 % of the base model).  The pack's vocoder graphs
-take the acoustic table's rows through a folded least-squares map (``export_vocoder.fold_speaker_map``);
-the float report path folds the same map, so the clone's vector drives the vocoder as it will on a device.
-Low-rank deltas in the decoder or vocoder would need new graph inputs, so this version does not fit them.
+Why speaker vectors: every graph of a pack takes a ``speaker`` [1, 64] input, and inside the graphs each
+block's FiLM (γ, β = Linear(speaker), AdaSpeech's conditional layer norm with the norm folded away) is
+the conditional layer norm, so a new row of the speaker table is an adapter every device already runs.
+Each graph may get its own vector (``myna.voices.adapter_overrides``).  One vector for all three graphs
+makes a clone as unclear as the few seconds it was fitted on: the encoder (durations, pitch, energy)
+learns the reader's rhythm badly from them, and Whisper's WER doubles.  So by default the encoder keeps
+the base voice's vector (rhythm and pronunciation of the best-trained speaker) and the decoder gets a
+vector fitted for timbre under that rhythm; the vocoder keeps the first, whole-model vector.  192
+parameters in all (far under 0.5 % of the base model).  The pack's vocoder graphs take the acoustic
+table's rows through a folded least-squares map (``export_vocoder.fold_speaker_map``); the float report
+path folds the same map, so the clone's vectors drive the vocoder as they will on a device.
+Per-block FiLM deltas would need new graph inputs (docs/design/adapters-v2.md).
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ import random
 import re
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -42,6 +49,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from myna.inference.acoustic import MAX_FRAMES_PER_PHONEME
+from myna.voices import adapter_value
 from myna.text.phonemes import BOS, CURRENT, EOS
 from torch import nn
 from workbench import metrics
@@ -485,6 +493,9 @@ class FitSettings:
     init: str = "nearest"
     """``nearest``: the table row (or the table mean) with the lowest teacher-forced loss on the training clips; ``mean``."""
     seed: int = 0
+    rhythm: str = "base"
+    """``base``: the encoder keeps the base voice's vector and the decoder gets its own, fitted for timbre
+    (:func:`fit_timbre`); ``clone``: one vector for every graph."""
 
 
 @dataclass
@@ -510,8 +521,9 @@ def _batch(clips: Sequence[Clip], model: AcousticModel) -> Any:
 
 
 @torch.no_grad()
-def _loss_values(model: AcousticModel, batch: Any) -> dict[str, float]:
-    return {k: float(v) for k, v in losses(model, batch).items()}
+def _loss_values(model: AcousticModel, batch: Any, terms_of: Callable[[AcousticModel, Any], dict[str, torch.Tensor]] = losses
+                 ) -> dict[str, float]:
+    return {k: float(v) for k, v in terms_of(model, batch).items()}
 
 
 def _use_vector(model: AcousticModel, vector: np.ndarray | torch.Tensor, trainable: bool) -> nn.Embedding:
@@ -528,45 +540,74 @@ def fit_speaker(model: AcousticModel, names: Sequence[str], train: Sequence[Clip
     Loss: ``voice.acoustic.losses`` (mel L1 + duration, pitch and energy MSE) on the training clips;
     the vector with the lowest held-out ``settings.stop_on`` loss is kept.  ``model.speakers`` is replaced by the one-row table.
     """
-    from tqdm import tqdm
-
     t0 = time.time()
-    key = settings.stop_on
-    if key not in ("total", "mel"):
-        raise CloneError(f"unknown stopping loss {key!r} (total, mel)")
+    if settings.stop_on not in ("total", "mel"):
+        raise CloneError(f"unknown stopping loss {settings.stop_on!r} (total, mel)")
     table = speaker_table(model)
-    model.eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
-    train_batch = _batch(train, model) if len(train) <= settings.batch else None
-    held_batch = _batch(held, model)
+    _freeze(model)
     candidates = [("table mean", table.mean(axis=0))]
     if settings.init == "nearest":
         candidates += list(zip(names, table))
     elif settings.init != "mean":
         raise CloneError(f"unknown init {settings.init!r} (nearest, mean)")
-    scoring = train_batch if train_batch is not None else _batch(train[: settings.batch], model)
+    scoring = _batch(train[: settings.batch], model)
     scored = []
     for name, row in candidates:
         _use_vector(model, row, trainable=False)
         scored.append((_loss_values(model, scoring)["total"], name, row))
     _, init_name, init_row = min(scored, key=lambda s: s[0])
+    return _descend(model, init_row, init_name, train, held, settings, losses, settings.stop_on, "fitting speaker", t0, progress)
+
+
+def fit_timbre(model: AcousticModel, encoder_row: np.ndarray, start: np.ndarray, train: Sequence[Clip], held: Sequence[Clip],
+               settings: FitSettings = FitSettings(), progress: bool = True) -> FitResult:
+    """Fit the decoder's own vector (timbre) while the encoder hears ``encoder_row``; start from ``start``.
+
+    Teacher-forced like :func:`fit_speaker` (the true durations, pitch and energy of the clips), so only
+    the mel loss depends on the vector and it alone stops the fit.  ``model.speakers`` ends as the decoder's row."""
+    t0 = time.time()
+    _freeze(model)
+    fixed = torch.as_tensor(np.asarray(encoder_row, np.float32)).reshape(1, -1)
+    encode = model.encode
+    # losses() passes one speaker to both halves of the model; the encoder is re-pointed at the base row.
+    model.encode = lambda ids, speaker, *rest: encode(ids, fixed.expand(speaker.shape[0], -1), *rest)  # type: ignore[method-assign]
+    try:
+        return _descend(model, np.asarray(start, np.float32), "the whole-model vector", train, held, settings,
+                        losses, "mel", "fitting timbre", t0, progress)
+    finally:
+        del model.encode  # back to the class's method
+
+
+def _freeze(model: AcousticModel) -> None:
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+
+
+def _descend(model: AcousticModel, init_row: np.ndarray, init_name: str, train: Sequence[Clip], held: Sequence[Clip],
+             settings: FitSettings, terms_of: Callable[[AcousticModel, Any], dict[str, torch.Tensor]], key: str, desc: str,
+             t0: float, progress: bool) -> FitResult:
+    """Adam on one speaker row from ``init_row``, minimising ``terms_of(...)[key]`` with held-out early stopping; the best row is kept."""
+    from tqdm import tqdm
+
+    train_batch = _batch(train, model) if len(train) <= settings.batch else None
+    held_batch = _batch(held, model)
     emb = _use_vector(model, init_row, trainable=True)
     anchor = torch.as_tensor(np.asarray(init_row, np.float32))
     opt = torch.optim.Adam(emb.parameters(), lr=settings.lr)
-    initial = _loss_values(model, held_batch)
+    initial = _loss_values(model, held_batch, terms_of)
     best, best_vec, best_step = initial, init_row.astype(np.float32).copy(), 0
     history: list[dict[str, float]] = [{"step": 0, **{f"valid_{k}": v for k, v in initial.items()}}]
     rng = random.Random(settings.seed)
     stale, step, stopped = 0, 0, "steps"
-    bar = tqdm(total=settings.steps, unit="step", desc="fitting speaker", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=settings.steps, unit="step", desc=desc, disable=not progress, dynamic_ncols=True)
     while step < settings.steps:
         if (time.time() - t0) / 60 >= settings.max_minutes:
             stopped = "time"
             break
         batch = train_batch if train_batch is not None else _batch(rng.sample(list(train), settings.batch), model)
-        terms = losses(model, batch)
-        objective = terms["total"]
+        terms = terms_of(model, batch)
+        objective = terms[key]
         if settings.pull:
             objective = objective + settings.pull * torch.mean((emb.weight[0] - anchor) ** 2)
         opt.zero_grad(set_to_none=True)
@@ -576,16 +617,16 @@ def fit_speaker(model: AcousticModel, names: Sequence[str], train: Sequence[Clip
         step += 1
         bar.update()
         if step % settings.eval_every == 0 or step == settings.steps:
-            valid = _loss_values(model, held_batch)
+            valid = _loss_values(model, held_batch, terms_of)
             history.append({"step": step, "train_total": loss["total"], "train_mel": loss["mel"],
                             **{f"valid_{k}": v for k, v in valid.items()}})
             if valid[key] < best[key]:
                 best, best_vec, best_step, stale = valid, emb.weight.detach()[0].numpy().copy(), step, 0
             else:
                 stale += 1
-            bar.set_postfix(train=f"{loss['total']:.3f}", held=f"{valid[key]:.3f}", best=f"{best[key]:.3f}")
+            bar.set_postfix(train=f"{loss[key]:.3f}", held=f"{valid[key]:.3f}", best=f"{best[key]:.3f}")
             if not progress:  # a log without a bar still shows the run moving
-                print(f"step {step}: train {key} loss {loss[key]:.4f}, held-out {valid[key]:.4f} "
+                print(f"{desc} step {step}: train {key} loss {loss[key]:.4f}, held-out {valid[key]:.4f} "
                       f"(best {best[key]:.4f} at step {best_step}), {time.time() - t0:.0f} s", flush=True)
             if stale >= settings.patience:
                 stopped = "early stop"
@@ -596,6 +637,10 @@ def fit_speaker(model: AcousticModel, names: Sequence[str], train: Sequence[Clip
 
 
 # -- float synthesis --------------------------------------------------------------------------------
+
+
+Adapter = Mapping[str, np.ndarray]
+"""Graph input name (or ``<role>.<name>`` override) → array, as in a pack's adapter file."""
 
 
 class FloatVoice:
@@ -617,10 +662,9 @@ class FloatVoice:
         self.map_speakers = common
 
     @torch.no_grad()
-    def mel(self, ids: np.ndarray, speaker: np.ndarray) -> np.ndarray:
+    def mel(self, ids: np.ndarray, adapter: Adapter) -> np.ndarray:
         """Predicted log-mel [T, 80]: the runtime's length regulation in one window (no chunking)."""
-        spk = torch.from_numpy(np.asarray(speaker, np.float32).reshape(1, -1))
-        enc = self.acoustic.encode(torch.from_numpy(np.asarray(ids, np.int64))[None], spk)
+        enc = self.acoustic.encode(torch.from_numpy(np.asarray(ids, np.int64))[None], _row(adapter, "encoder"))
         dur = np.clip(np.rint(np.exp(enc.log_duration[0].double().numpy())), 0, MAX_FRAMES_PER_PHONEME).astype(np.int64)
         if dur.sum() == 0:
             dur[:] = 1
@@ -628,16 +672,22 @@ class FloatVoice:
         frames = enc.hidden[0, index][None]
         pitch = enc.pitch[0, index][None, :, None]
         c = self.acoustic.cfg.decoder_context
-        mel = self.acoustic.decode(F.pad(frames, (0, 0, c, c)), F.pad(pitch, (0, 0, c, c)), spk)
+        mel = self.acoustic.decode(F.pad(frames, (0, 0, c, c)), F.pad(pitch, (0, 0, c, c)), _row(adapter, "decoder"))
         return mel[0, c : c + index.numel()].numpy()
 
     @torch.no_grad()
-    def speak(self, ids: np.ndarray, speaker: np.ndarray) -> np.ndarray:
-        """Audio (float32 at the voice rate) of ``ids`` spoken with ``speaker``."""
-        mel = torch.from_numpy(self.mel(ids, speaker))[None]
-        spk = torch.from_numpy(np.asarray(speaker, np.float32).reshape(1, -1))
-        audio = vocoder_synthesize(self.vocoder, mel, spk)[0].numpy()
+    def speak(self, ids: np.ndarray, adapter: Adapter) -> np.ndarray:
+        """Audio (float32 at the voice rate) of ``ids`` spoken with an adapter (``speaker`` and per-graph overrides)."""
+        mel = torch.from_numpy(self.mel(ids, adapter))[None]
+        audio = vocoder_synthesize(self.vocoder, mel, _row(adapter, "vocoder"))[0].numpy()
         return np.clip(audio, -1.0, 1.0).astype(np.float32)
+
+
+def _row(adapter: Adapter, role: str) -> torch.Tensor:
+    value = adapter_value(adapter, role, "speaker")
+    if value is None:
+        raise CloneError(f"adapter without a speaker vector for the {role}")
+    return torch.from_numpy(np.asarray(value, np.float32).reshape(1, -1))
 
 
 # -- report -----------------------------------------------------------------------------------------
@@ -672,7 +722,7 @@ def _corpus_wer(refs: Sequence[str], hyps: Sequence[str]) -> float | None:
     return sum(e for e, _ in pairs) / words if words else None
 
 
-def evaluate_clone(voice: FloatVoice, clone: np.ndarray, base: np.ndarray, base_name: str, held: Sequence[Clip],
+def evaluate_clone(voice: FloatVoice, clone: Adapter, base: Adapter, base_name: str, held: Sequence[Clip],
                    everything: Sequence[Clip], frontend: TextFrontend | None, settings: ReportSettings,
                    out_dir: Path | None = None, progress: bool = True) -> dict[str, Any]:
     """Metrics of the clone and of the base voice on the held-out clips (and the extra sentences); wavs under ``out_dir``."""
@@ -785,16 +835,25 @@ def markdown(report: Mapping[str, Any], png_name: str | None) -> str:
              "aligner `{aligner}`.".format(**report["base"]), ""]
     if report["warnings"]:
         lines += ["## Warnings", ""] + [f"- {w}" for w in report["warnings"]] + [""]
+    a = report["adapter"]
+    tensors = a.get("tensors") or {"speaker": [1, a["dim"]]}
     lines += ["## Adapter", "",
-              f"The speaker vector `speaker` float32 [1, {report['adapter']['dim']}] alone: {report['adapter']['params']} "
-              f"parameters = {100 * report['adapter']['fraction_of_acoustic']:.4f} % of the acoustic model "
-              f"({report['adapter']['acoustic_params']:,} parameters), "
-              f"{100 * report['adapter']['fraction_of_base']:.4f} % of acoustic + vocoder (limit 0.5 %). It enters "
-              "every graph through the FiLM layers (conditional layer norm); no low-rank deltas in this version.", "",
-              f"Fitted from `{fit['init']}` for {fit['steps']} steps ({fit['seconds']:.1f} s, stopped by {fit['stopped']}); "
+              f"{len(tensors)} speaker vector(s), " + ", ".join(f"`{k}` float32 {v}" for k, v in tensors.items())
+              + f": {a['params']} parameters = {100 * a['fraction_of_acoustic']:.4f} % of the acoustic model "
+              f"({a['acoustic_params']:,} parameters), {100 * a['fraction_of_base']:.4f} % of acoustic + vocoder "
+              "(limit 0.5 %). They enter the graphs through the FiLM layers (conditional layer norm).", ""]
+    if a.get("rhythm") == "base":
+        lines += [f"Rhythm and pronunciation come from the base voice `{report['base']['baseline_speaker']}`: the "
+                  "encoder (durations, pitch, energy) gets its vector (`encoder.speaker`), the decoder a vector fitted "
+                  "for timbre under that rhythm (`decoder.speaker`), the vocoder the whole-model vector (`speaker`).", ""]
+    lines += [f"Whole-model vector: fitted from `{fit['init']}` for {fit['steps']} steps ({fit['seconds']:.1f} s, stopped by {fit['stopped']}); "
               f"best held-out {fit['settings']['stop_on']} loss at step {fit['best_step']}. Held-out losses before → after: mel "
               f"{fit['initial_valid']['mel']:.4f} → {fit['best_valid']['mel']:.4f}, total "
               f"{fit['initial_valid']['total']:.4f} → {fit['best_valid']['total']:.4f}.", ""]
+    timbre = report.get("timbre")
+    if timbre:
+        lines += [f"Timbre vector: {timbre['steps']} steps ({timbre['seconds']:.1f} s, stopped by {timbre['stopped']}); "
+                  f"held-out mel {timbre['initial_valid']['mel']:.4f} → {timbre['best_valid']['mel']:.4f}.", ""]
     if ev:
         lines += ["## Held-out clips", "", f"Synthesis: {ev.get('synthesis', '')}.", "",
                   f"| | clone | base voice `{ev['base_voice']}` |", "|---|---|---|",
@@ -1004,14 +1063,26 @@ def clone_voice(job: CloneJob) -> dict[str, Any]:
     _say(f"speaker fitted from {fit.init}: held-out total loss {fit.initial_valid['total']:.4f} → {fit.best_valid['total']:.4f}, "
          f"mel {fit.initial_valid['mel']:.4f} → {fit.best_valid['mel']:.4f} "
          f"(step {fit.best_step} of {fit.steps}, {fit.stopped}, {fit.seconds:.1f} s)")
+    acoustic_params = count_params(model) - model.speakers.weight.numel() + table.size  # the base model's own count
     adapter = {"speaker": fit.speaker.reshape(1, -1).astype(np.float32)}
-    if not np.all(np.isfinite(adapter["speaker"])):
-        raise CloneError("the fitted speaker vector is not finite; the recordings or the base model are unusable")
+    timbre = None
+    if job.fit.rhythm == "base":
+        base_row = table[names.index(base_speaker)].astype(np.float32)
+        left = replace(job.fit, max_minutes=max(0.5, job.fit.max_minutes - fit.seconds / 60))  # one time budget for both stages
+        timbre = fit_timbre(model, base_row, fit.speaker, train, held, left, progress=job.progress)
+        timings["fit_timbre"] = timbre.seconds
+        _say(f"timbre fitted with the encoder hearing {base_speaker}: held-out mel {timbre.initial_valid['mel']:.4f} → "
+             f"{timbre.best_valid['mel']:.4f} (step {timbre.best_step} of {timbre.steps}, {timbre.stopped}, {timbre.seconds:.1f} s)")
+        adapter |= {"encoder.speaker": base_row.reshape(1, -1), "decoder.speaker": timbre.speaker.reshape(1, -1)}
+    elif job.fit.rhythm != "clone":
+        raise CloneError(f"unknown rhythm {job.fit.rhythm!r} (base, clone)")
+    if not all(np.all(np.isfinite(a)) for a in adapter.values()):
+        raise CloneError("a fitted speaker vector is not finite; the recordings or the base model are unusable")
     adapter_path = job.out / f"{job.voice_id}.npz"
     adapter_path.write_bytes(adapter_bytes(adapter))
-    acoustic_params = count_params(model) - model.speakers.weight.numel() + table.size  # the base model's own count
     vocoder_params = sum(p.numel() for p in vocoder.parameters())
     dim = int(adapter["speaker"].size)
+    params = int(sum(a.size for a in adapter.values()))
 
     report: dict[str, Any] = {
         "voice_id": job.voice_id, "name": job.name, "created": job.created or utc_now(), "tool": f"{TOOL} {VERSION}",
@@ -1026,11 +1097,13 @@ def clone_voice(job: CloneJob) -> dict[str, Any]:
                  "files": [{"file": r.path.name, **asdict(r.quality)} for r in recordings],
                  "held_out": [c.name for c in held]},
         "warnings": warn_lines,
-        "adapter": {"file": adapter_path.name, "dim": dim, "params": dim, "acoustic_params": int(acoustic_params),
-                    "vocoder_params": int(vocoder_params), "fraction_of_acoustic": dim / acoustic_params,
-                    "fraction_of_base": dim / (acoustic_params + vocoder_params), "norm": float(np.linalg.norm(fit.speaker)),
+        "adapter": {"file": adapter_path.name, "dim": dim, "params": params, "acoustic_params": int(acoustic_params),
+                    "tensors": {k: list(a.shape) for k, a in adapter.items()}, "rhythm": job.fit.rhythm,
+                    "vocoder_params": int(vocoder_params), "fraction_of_acoustic": params / acoustic_params,
+                    "fraction_of_base": params / (acoustic_params + vocoder_params), "norm": float(np.linalg.norm(fit.speaker)),
                     "table_norm_mean": float(np.linalg.norm(table, axis=1).mean())},
         "fit": {"settings": asdict(job.fit), **{k: v for k, v in vars(fit).items() if k != "speaker"}},
+        "timbre": None if timbre is None else {k: v for k, v in vars(timbre).items() if k != "speaker"},
         "timings_s": timings,
     }
 
@@ -1040,7 +1113,7 @@ def clone_voice(job: CloneJob) -> dict[str, Any]:
         t = time.time()
         voice = FloatVoice(model, names, vocoder, vocoder_table, vocoder_names, table)
         report["base"]["vocoder_map_residual"] = voice.map_residual
-        ev = evaluate_clone(voice, fit.speaker, table[names.index(base_speaker)], base_speaker, held, clips, frontend,
+        ev = evaluate_clone(voice, adapter, {"speaker": table[names.index(base_speaker)]}, base_speaker, held, clips, frontend,
                             job.report, job.out / f"{job.voice_id}-wavs", progress=job.progress)
         rows = ev.pop("_audio")
         if rows:

@@ -22,7 +22,7 @@ import numpy as np
 
 from .. import errors
 from ..text.units import PhonemeChunk
-from ..voices import GRAPH_ROLES, VoicePack
+from ..voices import GRAPH_ROLES, VoicePack, adapter_value
 from .acoustic import Alignment, ChunkTooLong, Decoder, Encoder
 from .runtime import Backend, Graph
 from .vocoder import Vocoder
@@ -94,11 +94,11 @@ class Synthesizer:
         return {role: g.delegate_partitions() for role, g in self._graphs.items()}
 
     def _set_speaker(self, speaker: Mapping[str, np.ndarray]) -> None:
-        for graph in self._graphs.values():
+        for role, graph in self._graphs.items():
             for name, buffer in graph.inputs.items():
                 if name in ("phoneme_ids", "frames", "frame_pitch", "mel"):
                     continue
-                value = speaker.get(name)
+                value = adapter_value(speaker, role, name)
                 if value is None or np.shape(value) != buffer.shape:
                     raise errors.VoicePackError(
                         f"adapter lacks {name!r} of shape {list(buffer.shape)} (got {None if value is None else list(np.shape(value))})"
