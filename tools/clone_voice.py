@@ -69,6 +69,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--no-mcd", action="store_true", help="skip mel-cepstral distortion")
     ap.add_argument("--eval-sentences", type=Path, nargs="?", const=DEFAULT_SENTENCES, default=None,
                     help=f"also speak these sentences with the clone for the similarity figure (default {DEFAULT_SENTENCES})")
+    ap.add_argument("--no-device-eval", action="store_true",
+                    help="skip speaking the evaluation sentences through the device runtime with --base-pack's graphs")
     ap.add_argument("--eval-limit", type=int, default=20, help="at most N evaluation sentences")
     ap.add_argument("--created", help="UTC time YYYY-MM-DDTHH:MM:SSZ for the report and bundle (default now)")
     ap.add_argument("--no-progress", action="store_true")
@@ -93,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         sentences = tuple(read_sentences(args.eval_sentences)[: max(0, args.eval_limit)])
     report = None if args.no_report else clone.ReportSettings(
         asr=not args.no_asr, similarity=not args.no_similarity, mcd=not args.no_mcd, threads=args.threads,
-        eval_sentences=sentences)
+        eval_sentences=sentences, device=not args.no_device_eval)
     job = clone.CloneJob(
         recordings=args.recordings, acoustic=args.acoustic, vocoder=args.vocoder, aligner=args.aligner, out=args.out,
         voice_id=args.voice_id, name=args.name or args.voice_id, base_pack=args.base_pack, language=args.language,

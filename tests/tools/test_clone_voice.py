@@ -290,7 +290,10 @@ def test_a_signed_bundle_installs_on_the_base_pack(base: dict[str, Path], tmp_pa
                                 card, calib_chunks=4, vocoder_windows=8, measure_windows=2)
     keys = generate(tmp_path / "keys")
     out = tmp_path / "out"
-    assert clone_voice.main(_args(base, _write_recordings(tmp_path / "rec"), out, "--no-report", "--steps", "5",
+    sentences = tmp_path / "sentences.txt"
+    sentences.write_text("Turn left.\nThe cat sat.\n")
+    assert clone_voice.main(_args(base, _write_recordings(tmp_path / "rec"), out, "--steps", "5", "--no-asr",
+                                  "--no-similarity", "--no-mcd", "--eval-sentences", str(sentences),
                                   "--base-pack", str(pack_dir), "--key", str(keys.private), "--name", "Test Voice",
                                   "--consent-by", "Test Speaker", "--consent-date", "2026-01-01",
                                   "--consent-statement", "I agree to this test voice.")) == 0
@@ -306,6 +309,8 @@ def test_a_signed_bundle_installs_on_the_base_pack(base: dict[str, Path], tmp_pa
     assert manifest.speaker.provenance.recordings == 5 and manifest.speaker.consent.given_by == "Test Speaker"
     report = json.loads((out / "test-voice-report.json").read_text())
     assert report["bundle"] == "test-voice.mynavoice" and report["base"]["baseline_speaker"] == "joe"
+    # The report's sentences were also spoken by the device runtime with the pack's INT8 graphs and this adapter.
+    assert report["evaluation"]["sentences"]["device_count"] == 2 and "tier tiny, int8" in report["evaluation"]["device"]
 
 
 def test_untranscribed_long_audio_is_cut_at_its_quiet_stretches() -> None:

@@ -63,7 +63,7 @@ from .vocoder import Vocoder, synthesize as vocoder_synthesize
 _LOGGER = logging.getLogger(__name__)
 
 TOOL = "clone_voice.py"
-VERSION = "0.1"
+VERSION = "0.2"
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus")
 MAX_CLIP_SECONDS = 12.0
 """Longer recordings are split at pauses (training batches and the aligner's prior both prefer short clips)."""
@@ -705,6 +705,8 @@ class ReportSettings:
     threads: int = 1
     eval_sentences: tuple[str, ...] = ()
     """Extra texts the clone speaks for the similarity figure (e.g. the shared evaluation sentences)."""
+    device: bool = True
+    """Also speak ``eval_sentences`` through the device runtime with the base pack's graphs (needs the pack)."""
 
 
 def _try(what: str, fn: Callable[[], Any], errors: dict[str, str]) -> Any:
@@ -722,10 +724,16 @@ def _corpus_wer(refs: Sequence[str], hyps: Sequence[str]) -> float | None:
     return sum(e for e, _ in pairs) / words if words else None
 
 
+DeviceRender = Callable[[int, str], tuple[np.ndarray, int]]
+"""(sentence index, text) → (audio, rate): the clone through the device runtime and the pack's INT8 graphs."""
+
+
 def evaluate_clone(voice: FloatVoice, clone: Adapter, base: Adapter, base_name: str, held: Sequence[Clip],
                    everything: Sequence[Clip], frontend: TextFrontend | None, settings: ReportSettings,
-                   out_dir: Path | None = None, progress: bool = True) -> dict[str, Any]:
-    """Metrics of the clone and of the base voice on the held-out clips (and the extra sentences); wavs under ``out_dir``."""
+                   out_dir: Path | None = None, progress: bool = True, device: DeviceRender | None = None) -> dict[str, Any]:
+    """Metrics of the clone and of the base voice on the held-out clips (and the extra sentences); wavs under ``out_dir``.
+
+    With ``device``, the extra sentences are also spoken by the device runtime (what a board will play)."""
     from tqdm import tqdm
 
     sr = AUDIO.sample_rate
@@ -786,10 +794,31 @@ def evaluate_clone(voice: FloatVoice, clone: Adapter, base: Adapter, base_name: 
         if settings.asr and sentences:
             hyps = [_try("asr", functools.partial(metrics.transcribe, s["clone"], sr, threads=settings.threads), errors) or "" for s in sentences]
             summary["wer_clone"] = _corpus_wer([s["text"] for s in sentences], hyps)
+        if device is not None:
+            _device_summary(device, settings, every, summary, errors, progress)
         result["sentences"] = summary
     result["clips"] = [{k: v for k, v in r.items() if not isinstance(v, np.ndarray)} for r in rows]
     result["_audio"] = rows  # for the plot; dropped before JSON
     return result
+
+
+def _device_summary(device: DeviceRender, settings: ReportSettings, every: Sequence[tuple[np.ndarray, int]],
+                    summary: dict[str, Any], errors: dict[str, str], progress: bool) -> None:
+    from tqdm import tqdm
+
+    spoken = []
+    for i, text in enumerate(tqdm(settings.eval_sentences, desc="device graphs", unit="sent", disable=not progress)):
+        audio = _try(f"device sentence {i + 1}", functools.partial(device, i + 1, text), errors)
+        if audio is not None:
+            spoken.append((text, audio))
+    summary["device_count"] = len(spoken)
+    if settings.similarity and spoken:
+        summary["device_similarity_clone"] = _try("similarity", lambda: metrics.speaker_similarity([a for _, a in spoken], every), errors)
+    if settings.asr and spoken:
+        hyps = [_try("asr", functools.partial(metrics.transcribe, a[0], a[1], threads=settings.threads), errors) or ""
+                for _, a in spoken]
+        summary["device_wer_clone"] = _corpus_wer([t for t, _ in spoken], hyps)
+        summary["device_errors"] = [{"text": t, "heard": h} for (t, _), h in zip(spoken, hyps) if metrics.wer(t, h) > 0]
 
 
 def plot_spectrograms(path: Path, row: Mapping[str, Any], title: str) -> None:
@@ -868,7 +897,11 @@ def markdown(report: Mapping[str, Any], png_name: str | None) -> str:
         s = ev.get("sentences")
         if s:
             lines += [f"Evaluation sentences ({s['count']}) spoken by the clone vs all the target's clips: similarity "
-                      f"{_fmt(s.get('similarity_clone'))} (base voice {_fmt(s.get('similarity_base'))}), WER {_fmt(s.get('wer_clone'))}.", ""]
+                      f"{_fmt(s.get('similarity_clone'))} (base voice {_fmt(s.get('similarity_base'))}), WER {_fmt(s.get('wer_clone'))}"
+                      " (float synthesis).", ""]
+            if s.get("device_count"):
+                lines += [f"The same sentences through the device runtime and the pack's graphs ({ev.get('device', '')}): "
+                          f"similarity {_fmt(s.get('device_similarity_clone'))}, WER {_fmt(s.get('device_wer_clone'))}.", ""]
         lines += ["| clip | seconds | text | MCD clone / base (dB) |", "|---|---|---|---|"]
         for c in ev["clips"]:
             lines.append(f"| {c['name']} | {c['seconds']:.1f} | {c['text'][:80]} | "
@@ -961,6 +994,16 @@ def _pack_rows(pack: Any, table: np.ndarray, names: Sequence[str]) -> dict[str, 
                              "the pack was built from another model, so an adapter fitted here would not fit it")
         out[voice_id] = names[hits[0]]
     return out
+
+
+def _device_renderer(pack_root: Path, tier: str, adapter: Path, threads: int) -> DeviceRender:
+    """The pack's default voice speaking with ``adapter`` through the engine (evaluate.py's renderer)."""
+    import evaluate  # tools/evaluate.py: one way of driving the device runtime for every measurement
+
+    from myna.voices import VoicePack
+
+    default = VoicePack.load(pack_root).manifest.default_voice
+    return evaluate.myna_renderer(default, tier, threads, [pack_root], adapter)
 
 
 def clone_voice(job: CloneJob) -> dict[str, Any]:
@@ -1113,8 +1156,16 @@ def clone_voice(job: CloneJob) -> dict[str, Any]:
         t = time.time()
         voice = FloatVoice(model, names, vocoder, vocoder_table, vocoder_names, table)
         report["base"]["vocoder_map_residual"] = voice.map_residual
+        device = None
+        if pack is not None and job.report.eval_sentences and job.report.device:
+            if model.cfg.tier in pack.manifest.tiers:
+                device = _device_renderer(pack.root, model.cfg.tier, adapter_path, job.threads)
+            else:
+                warn_lines.append(f"no device-graph figures: base pack {pack.manifest.pack_id} has no {model.cfg.tier} tier")
         ev = evaluate_clone(voice, adapter, {"speaker": table[names.index(base_speaker)]}, base_speaker, held, clips, frontend,
-                            job.report, job.out / f"{job.voice_id}-wavs", progress=job.progress)
+                            job.report, job.out / f"{job.voice_id}-wavs", progress=job.progress, device=device)
+        if device is not None:
+            ev["device"] = f"pack {pack.manifest.pack_id}, tier {model.cfg.tier}, {pack.manifest.tiers[model.cfg.tier].graphs['decoder'].quantization}"
         rows = ev.pop("_audio")
         if rows:
             png = job.out / f"{job.voice_id}-spectrograms.png"
