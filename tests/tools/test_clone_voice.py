@@ -94,7 +94,8 @@ def cloned(base: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> d
     root = tmp_path_factory.mktemp("clone-run")
     recordings = _write_recordings(root / "recordings")
     out = root / "out"
-    assert clone_voice.main(_args(base, recordings, out, "--no-asr", "--no-similarity")) == 0
+    # Two base speakers span only a line: free vectors let the fit show what it does with a few clips.
+    assert clone_voice.main(_args(base, recordings, out, "--no-asr", "--no-similarity", "--free-vectors")) == 0
     return {"out": out, "report": json.loads((out / "test-voice-report.json").read_text())}
 
 
@@ -110,6 +111,22 @@ def test_the_adapter_keeps_the_base_rhythm_and_fits_a_timbre_vector(cloned: dict
     assert report["adapter"]["params"] == 192 and report["adapter"]["fraction_of_base"] < 0.005
     assert report["timbre"]["best_valid"]["mel"] < report["timbre"]["initial_valid"]["mel"]
     assert "`decoder.speaker` float32 [1, 64]" in (cloned["out"] / "test-voice-report.md").read_text()
+
+
+def test_vectors_stay_in_the_span_of_the_base_speakers_unless_freed(base: dict[str, Path], tmp_path: Path) -> None:
+    # Every tier learnt the base rows' directions only; a vector outside them means something else on each tier.
+    table = torch.load(base["acoustic"], weights_only=True)["model"]["speakers.weight"].numpy().astype(np.float64)
+    mean, basis = clone.table_span(table)
+    assert basis.shape == (len(SPEAKERS) - 1, 64)
+    recordings = _write_recordings(tmp_path / "rec")
+    outside = {}
+    for label, extra in (("span", ()), ("free", ("--free-vectors",))):
+        out = tmp_path / label
+        assert clone_voice.main(_args(base, recordings, out, "--no-report", *extra)) == 0
+        with np.load(out / "test-voice.npz") as z:
+            vectors = [z[k][0].astype(np.float64) for k in ("speaker", "decoder.speaker")]
+        outside[label] = max(float(np.linalg.norm((v - mean) - (v - mean) @ basis.T @ basis)) for v in vectors)
+    assert outside["span"] < 1e-5 < 1e-2 < outside["free"], outside
 
 
 def test_rhythm_clone_makes_one_vector_for_every_graph(base: dict[str, Path], tmp_path: Path) -> None:
@@ -330,7 +347,7 @@ def test_a_pull_keeps_the_vector_nearer_its_starting_row(base: dict[str, Path], 
     moved = {}
     for pull in ("0", "100"):
         out = tmp_path / f"pull{pull}"
-        assert clone_voice.main(_args(base, recordings, out, "--no-report", "--pull", pull)) == 0
+        assert clone_voice.main(_args(base, recordings, out, "--no-report", "--free-vectors", "--pull", pull)) == 0
         report = json.loads((out / "test-voice-report.json").read_text())
         assert report["fit"]["settings"]["pull"] == float(pull)
         table = torch.load(base["acoustic"], weights_only=True)["model"]["speakers.weight"].numpy()

@@ -493,6 +493,9 @@ class FitSettings:
     init: str = "nearest"
     """``nearest``: the table row (or the table mean) with the lowest teacher-forced loss on the training clips; ``mean``."""
     seed: int = 0
+    span: bool = True
+    """Keep the vectors in the affine span of the base model's speaker rows (fit their coefficients): every
+    tier of a pack learnt those directions, so a clone fitted on one tier also speaks on the others."""
     rhythm: str = "base"
     """``base``: the encoder keeps the base voice's vector and the decoder gets its own, fitted for timbre
     (:func:`fit_timbre`); ``clone``: one vector for every graph."""
@@ -521,9 +524,8 @@ def _batch(clips: Sequence[Clip], model: AcousticModel) -> Any:
 
 
 @torch.no_grad()
-def _loss_values(model: AcousticModel, batch: Any, terms_of: Callable[[AcousticModel, Any], dict[str, torch.Tensor]] = losses
-                 ) -> dict[str, float]:
-    return {k: float(v) for k, v in terms_of(model, batch).items()}
+def _loss_values(model: AcousticModel, batch: Any) -> dict[str, float]:
+    return {k: float(v) for k, v in losses(model, batch).items()}
 
 
 def _use_vector(model: AcousticModel, vector: np.ndarray | torch.Tensor, trainable: bool) -> nn.Embedding:
@@ -531,6 +533,32 @@ def _use_vector(model: AcousticModel, vector: np.ndarray | torch.Tensor, trainab
     weight = torch.as_tensor(np.asarray(vector, np.float32) if isinstance(vector, np.ndarray) else vector).reshape(1, -1)
     model.speakers = nn.Embedding.from_pretrained(weight.clone(), freeze=not trainable)
     return model.speakers
+
+
+class _SpanRow(nn.Module):
+    """A one-row speaker table whose row stays ``origin + coefficients @ basis`` (rows of ``basis`` orthonormal)."""
+
+    def __init__(self, origin: np.ndarray, basis: np.ndarray, start: np.ndarray) -> None:
+        super().__init__()
+        self.register_buffer("origin", torch.as_tensor(np.asarray(origin, np.float32)))
+        self.register_buffer("basis", torch.as_tensor(np.asarray(basis, np.float32)))
+        self.coefficients = nn.Parameter((torch.as_tensor(np.asarray(start, np.float32)) - self.origin) @ self.basis.T)
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """[1, S], like ``nn.Embedding.weight`` of a one-row table."""
+        return (self.origin + self.coefficients @ self.basis)[None]
+
+    def forward(self, rows: torch.Tensor) -> torch.Tensor:
+        return self.weight.expand(rows.shape[0], -1)
+
+
+def table_span(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mean row, orthonormal basis [k, S]) of the affine span of a speaker table's rows."""
+    table = np.asarray(table, np.float64)
+    mean = table.mean(axis=0)
+    _, sv, vt = np.linalg.svd(table - mean, full_matrices=False)
+    return mean, vt[sv > sv.max() * 1e-6] if sv.size and sv.max() > 0 else vt[:0]
 
 
 def fit_speaker(model: AcousticModel, names: Sequence[str], train: Sequence[Clip], held: Sequence[Clip],
@@ -556,12 +584,13 @@ def fit_speaker(model: AcousticModel, names: Sequence[str], train: Sequence[Clip
         _use_vector(model, row, trainable=False)
         scored.append((_loss_values(model, scoring)["total"], name, row))
     _, init_name, init_row = min(scored, key=lambda s: s[0])
-    return _descend(model, init_row, init_name, train, held, settings, losses, settings.stop_on, "fitting speaker", t0, progress)
+    span = table_span(table) if settings.span else None
+    return _descend(model, init_row, init_name, train, held, settings, settings.stop_on, "fitting speaker", t0, progress, span)
 
 
-def fit_timbre(model: AcousticModel, encoder_row: np.ndarray, start: np.ndarray, train: Sequence[Clip], held: Sequence[Clip],
-               settings: FitSettings = FitSettings(), progress: bool = True) -> FitResult:
-    """Fit the decoder's own vector (timbre) while the encoder hears ``encoder_row``; start from ``start``.
+def fit_timbre(model: AcousticModel, table: np.ndarray, encoder_row: np.ndarray, start: np.ndarray, train: Sequence[Clip],
+               held: Sequence[Clip], settings: FitSettings = FitSettings(), progress: bool = True) -> FitResult:
+    """Fit the decoder's own vector (timbre) while the encoder hears ``encoder_row``; start from ``start`` (``table``: the base rows).
 
     Teacher-forced like :func:`fit_speaker` (the true durations, pitch and energy of the clips), so only
     the mel loss depends on the vector and it alone stops the fit.  ``model.speakers`` ends as the decoder's row."""
@@ -572,8 +601,8 @@ def fit_timbre(model: AcousticModel, encoder_row: np.ndarray, start: np.ndarray,
     # losses() passes one speaker to both halves of the model; the encoder is re-pointed at the base row.
     model.encode = lambda ids, speaker, *rest: encode(ids, fixed.expand(speaker.shape[0], -1), *rest)  # type: ignore[method-assign]
     try:
-        return _descend(model, np.asarray(start, np.float32), "the whole-model vector", train, held, settings,
-                        losses, "mel", "fitting timbre", t0, progress)
+        return _descend(model, np.asarray(start, np.float32), "the whole-model vector", train, held, settings, "mel",
+                        "fitting timbre", t0, progress, table_span(table) if settings.span else None)
     finally:
         del model.encode  # back to the class's method
 
@@ -585,17 +614,22 @@ def _freeze(model: AcousticModel) -> None:
 
 
 def _descend(model: AcousticModel, init_row: np.ndarray, init_name: str, train: Sequence[Clip], held: Sequence[Clip],
-             settings: FitSettings, terms_of: Callable[[AcousticModel, Any], dict[str, torch.Tensor]], key: str, desc: str,
-             t0: float, progress: bool) -> FitResult:
-    """Adam on one speaker row from ``init_row``, minimising ``terms_of(...)[key]`` with held-out early stopping; the best row is kept."""
+             settings: FitSettings, key: str, desc: str, t0: float, progress: bool,
+             span: tuple[np.ndarray, np.ndarray] | None) -> FitResult:
+    """Adam on one speaker row from ``init_row`` (inside ``span`` when given), minimising loss ``key`` with
+    held-out early stopping; the best row is kept."""
     from tqdm import tqdm
 
     train_batch = _batch(train, model) if len(train) <= settings.batch else None
     held_batch = _batch(held, model)
-    emb = _use_vector(model, init_row, trainable=True)
+    emb: nn.Module
+    if span is None:
+        emb = _use_vector(model, init_row, trainable=True)
+    else:
+        emb = model.speakers = _SpanRow(*span, init_row)
     anchor = torch.as_tensor(np.asarray(init_row, np.float32))
     opt = torch.optim.Adam(emb.parameters(), lr=settings.lr)
-    initial = _loss_values(model, held_batch, terms_of)
+    initial = _loss_values(model, held_batch)
     best, best_vec, best_step = initial, init_row.astype(np.float32).copy(), 0
     history: list[dict[str, float]] = [{"step": 0, **{f"valid_{k}": v for k, v in initial.items()}}]
     rng = random.Random(settings.seed)
@@ -606,7 +640,7 @@ def _descend(model: AcousticModel, init_row: np.ndarray, init_name: str, train: 
             stopped = "time"
             break
         batch = train_batch if train_batch is not None else _batch(rng.sample(list(train), settings.batch), model)
-        terms = terms_of(model, batch)
+        terms = losses(model, batch)
         objective = terms[key]
         if settings.pull:
             objective = objective + settings.pull * torch.mean((emb.weight[0] - anchor) ** 2)
@@ -617,7 +651,7 @@ def _descend(model: AcousticModel, init_row: np.ndarray, init_name: str, train: 
         step += 1
         bar.update()
         if step % settings.eval_every == 0 or step == settings.steps:
-            valid = _loss_values(model, held_batch, terms_of)
+            valid = _loss_values(model, held_batch)
             history.append({"step": step, "train_total": loss["total"], "train_mel": loss["mel"],
                             **{f"valid_{k}": v for k, v in valid.items()}})
             if valid[key] < best[key]:
@@ -875,6 +909,9 @@ def markdown(report: Mapping[str, Any], png_name: str | None) -> str:
         lines += [f"Rhythm and pronunciation come from the base voice `{report['base']['baseline_speaker']}`: the "
                   "encoder (durations, pitch, energy) gets its vector (`encoder.speaker`), the decoder a vector fitted "
                   "for timbre under that rhythm (`decoder.speaker`), the vocoder the whole-model vector (`speaker`).", ""]
+    if fit["settings"].get("span"):
+        lines += [f"The fitted vectors stay in the affine span of the base model's {len(report['base']['speakers'])} speaker "
+                  "rows (their coefficients are fitted): every tier learnt those directions.", ""]
     lines += [f"Whole-model vector: fitted from `{fit['init']}` for {fit['steps']} steps ({fit['seconds']:.1f} s, stopped by {fit['stopped']}); "
               f"best held-out {fit['settings']['stop_on']} loss at step {fit['best_step']}. Held-out losses before → after: mel "
               f"{fit['initial_valid']['mel']:.4f} → {fit['best_valid']['mel']:.4f}, total "
@@ -1112,7 +1149,7 @@ def clone_voice(job: CloneJob) -> dict[str, Any]:
     if job.fit.rhythm == "base":
         base_row = table[names.index(base_speaker)].astype(np.float32)
         left = replace(job.fit, max_minutes=max(0.5, job.fit.max_minutes - fit.seconds / 60))  # one time budget for both stages
-        timbre = fit_timbre(model, base_row, fit.speaker, train, held, left, progress=job.progress)
+        timbre = fit_timbre(model, table, base_row, fit.speaker, train, held, left, progress=job.progress)
         timings["fit_timbre"] = timbre.seconds
         _say(f"timbre fitted with the encoder hearing {base_speaker}: held-out mel {timbre.initial_valid['mel']:.4f} → "
              f"{timbre.best_valid['mel']:.4f} (step {timbre.best_step} of {timbre.steps}, {timbre.stopped}, {timbre.seconds:.1f} s)")
