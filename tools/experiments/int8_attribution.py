@@ -106,6 +106,27 @@ def mcd_against(reference: Path, wavs: Path, count: int, shift: int = 0, noise_d
     return float(np.mean(values))
 
 
+def plot(results: dict[str, float], path: Path, budget: float = 0.85) -> None:
+    """Horizontal bars of every variant's MCD with the issue's budget (floor 0.35 + 0.5 dB) marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(results)
+    colours = ["tab:red" if n == "all-int8" else "tab:grey" if n.startswith(("shift", "noise")) else "tab:blue" for n in names]
+    fig, ax = plt.subplots(figsize=(7, 0.32 * len(names) + 1.2))
+    labels = [n.replace("noise--", "noise −").replace("shift-", "shift ") for n in names]
+    ax.barh(labels[::-1], [results[n] for n in names][::-1], color=colours[::-1])
+    ax.axvline(budget, color="k", linestyle="--", linewidth=1)
+    ax.text(budget, len(names) - 0.4, f" budget {budget} dB", va="bottom", fontsize=8)
+    ax.set_xlabel("MCD against the float pack's rendering (dB)")
+    ax.set_title("INT8 vs float MCD by part (grey: unchanged audio, delayed n samples or + noise dBFS)", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Render every variant and print its MCD against the float reference."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -150,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     for level in (float(d) for d in args.noise_dbfs.split(",") if d):
         report(f"noise-{level:g}", mcd_against(args.reference, args.reference, n, noise_dbfs=level))
     (args.out / "attribution.json").write_text(json.dumps(results, indent=1))
+    plot(results, args.out / "attribution.png")
     return 0
 
 
