@@ -23,7 +23,9 @@ makes a clone as unclear as the few seconds it was fitted on: the encoder (durat
 learns the reader's rhythm badly from them, and Whisper's WER doubles.  So by default the encoder keeps
 the base voice's vector (rhythm and pronunciation of the best-trained speaker) and the decoder gets a
 vector fitted for timbre under that rhythm; the vocoder keeps the first, whole-model vector.  192
-parameters in all (far under 0.5 % of the base model).  The pack's vocoder graphs take the acoustic
+parameters in all (far under 0.5 % of the base model).  The fitted vectors stay in the affine span of
+the base speakers' rows (:func:`table_span`): every tier of a pack was trained on those rows only, so
+only those directions mean the same thing on every tier.  The pack's vocoder graphs take the acoustic
 table's rows through a folded least-squares map (``export_vocoder.fold_speaker_map``); the float report
 path folds the same map, so the clone's vectors drive the vocoder as they will on a device.
 Per-block FiLM deltas would need new graph inputs (docs/design/adapters-v2.md).
