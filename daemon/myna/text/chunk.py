@@ -1,4 +1,4 @@
-"""Cut phonemized text into streaming chunks: sentences, a short first chunk, never inside a word."""
+"""Cut phonemized text into streaming chunks: whole sentences where they fit the bucket, never inside a word."""
 
 from __future__ import annotations
 
@@ -11,8 +11,6 @@ from .units import PhonemeChunk, WordSpan
 
 # A break at least this long is silence played between chunks rather than a pause token.
 LONG_BREAK_MS = 400
-# The first chunk of a long sentence aims at this many ids, so audio starts after a short encode.
-FIRST_CHUNK_IDS = 40
 
 
 @dataclass(frozen=True)
@@ -37,12 +35,19 @@ class Item:
 class Chunker:
     """Packs items into PhonemeChunks of at most ``bucket`` ids (BOS and EOS included)."""
 
-    def __init__(self, inventory: Inventory, bucket: int, first_chunk_ids: int = FIRST_CHUNK_IDS) -> None:
+    def __init__(self, inventory: Inventory, bucket: int, first_chunk_ids: int | None = None) -> None:
+        """``first_chunk_ids`` caps the request's first chunk; None (the default) lets it fill the bucket.
+
+        The encoder runs in a fixed-shape bucket, so a shorter first chunk encodes no faster and the first
+        audio waits only for the first decoder/vocoder window either way; a cut mid-sentence, though, ends
+        the first piece with a sentence-final EOS and restarts at BOS with no pause, which listeners (and
+        Whisper) hear as a break in the sentence.  The cap is kept for graphs whose cost grows with length.
+        """
         if bucket < 8:
             raise ValueError("phoneme bucket too small")
         self._inv = inventory
         self._room = bucket - 2
-        self._first = max(8, min(first_chunk_ids, self._room))
+        self._first = self._room if first_chunk_ids is None else max(8, min(first_chunk_ids, self._room))
         self._break_id = inventory.id_of(phonemes.WORD_BREAK)
 
     def chunks(self, items: Iterable[Item]) -> Iterator[PhonemeChunk]:
