@@ -242,6 +242,18 @@ def test_rebuilding_gives_identical_bytes(pack: Path, sources: dict[str, Any]) -
     assert not pack.with_name(pack.name + ".partial").exists()
 
 
+def test_a_graph_two_tiers_share_is_stored_once(sources: dict[str, Any], tmp_path: Path) -> None:
+    # Every device receives the whole pack: base reusing small's vocoder must not cost a second copy.
+    tiers = [TierSource(t, sources["acoustic"], sources["vocoder"]) for t in ("tiny", "small")]
+    out = build_voice_pack("x", tmp_path / "pack", sources["features"], tiers, sources["datacard"], default_voice="joe",
+                           calib_chunks=8, vocoder_windows=16, measure_windows=4)
+    assert sorted(p.name for p in out.glob("*.tflite")) == ["tiny-decoder.tflite", "tiny-encoder.tflite", "tiny-vocoder.tflite"]
+    loaded = VoicePack.load(out)
+    for role in ("encoder", "decoder", "vocoder"):
+        assert loaded.graph_path("small", role) == loaded.graph_path("tiny", role)
+        assert loaded.manifest.tiers["small"].graphs[role].sha256 == loaded.manifest.tiers["tiny"].graphs[role].sha256
+
+
 def test_tiers_with_different_speaker_tables_are_refused(sources: dict[str, Any], tmp_path: Path) -> None:
     ckpt = torch.load(sources["acoustic"], map_location="cpu", weights_only=True)
     ckpt["model"]["speakers.weight"] = ckpt["model"]["speakers.weight"] + 0.5

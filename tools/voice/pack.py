@@ -27,7 +27,7 @@ import json
 import logging
 import math
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -187,6 +187,16 @@ def export_vocoder_tier(checkpoint: Path, out_dir: Path, tier: str, features: Pa
     return export_vocoder.graph_spec(graph, path.name, data), report
 
 
+def _shared(folder: Path, graph: voices.GraphSpec, written: dict[str, str]) -> voices.GraphSpec:
+    """``graph``, or — when an earlier tier wrote the same bytes (e.g. one vocoder for two tiers) — its file
+    deleted and the spec pointing at the earlier one: every device gets the whole pack, so a copy is wasted disk."""
+    first = written.setdefault(graph.sha256, graph.file)
+    if first == graph.file:
+        return graph
+    (folder / graph.file).unlink()
+    return replace(graph, file=first)
+
+
 def _prepare_out(out: Path, pack_id: str) -> Path:
     """A fresh ``<out>.partial`` folder; refuse to later replace ``out`` unless it is empty or this pack."""
     if out.exists():
@@ -258,6 +268,7 @@ def build_voice_pack(pack_id: str, out: Path, features: Path, tiers: Iterable[Ti
     partial = _prepare_out(out, pack_id)
     tier_specs: dict[str, voices.TierSpec] = {}
     reports: dict[str, Any] = {}
+    written: dict[str, str] = {}  # sha256 → file name of every graph kept so far
     for src in sources:
         model, _, _, raw = loaded[src.tier]
         cfg = model.cfg
@@ -276,6 +287,7 @@ def build_voice_pack(pack_id: str, out: Path, features: Path, tiers: Iterable[Ti
             windows=vocoder_windows, measure_windows=measure_windows, precision=precision, options=options)
         graphs = {role: voices.GraphSpec.from_dict(entries[role], role) for role in ("encoder", "decoder")}
         graphs["vocoder"] = vocoder_spec
+        graphs = {role: _shared(partial, g, written) for role, g in graphs.items()}
         tier_specs[src.tier] = voices.TierSpec(cfg.phoneme_bucket, frame_chunk, overlap, graphs)
         params = acoustic_params(model)
         reports[src.tier] = {
