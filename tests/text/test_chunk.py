@@ -1,4 +1,4 @@
-"""Chunking for streaming: whole sentences, an optional short first chunk, cuts only between words, fixed buckets."""
+"""Chunking for streaming: whole sentences, cuts only between words, fixed buckets."""
 
 from __future__ import annotations
 
@@ -42,27 +42,12 @@ def test_chunks_start_with_bos_end_with_eos_and_keep_the_pause() -> None:
     assert len(chunk.ids) == len(chunk.word_of)
 
 
-def test_by_default_a_sentence_that_fits_the_bucket_is_one_chunk() -> None:
+def test_a_sentence_that_fits_the_bucket_is_one_chunk() -> None:
     # A fixed-shape encoder costs the same for 40 ids as for 126, so cutting the first sentence only
     # breaks its prosody (EOS, then BOS with no pause) without bringing the first audio forward.
     text = "In three hundred meters, turn left onto the main street and keep going until the river bridge appears ahead."
     (chunk,) = Chunker(INV, 128).chunks(words(text))
     assert len(chunk.words) == 19
-
-
-def test_a_first_chunk_cap_ends_the_first_piece_at_a_clause_boundary() -> None:
-    text = "In three hundred meters, turn left onto the main street and keep going until the river bridge appears ahead."
-    chunks = list(Chunker(INV, 128, first_chunk_ids=40).chunks(words(text)))
-    first = [text[o : o + n] for o, n in spans(chunks[0])]
-    assert first == ["In", "three", "hundred", "meters"]
-    assert len(chunks[0].ids) <= 40 + 2
-
-
-def test_only_the_first_chunk_is_kept_short() -> None:
-    text = "One two three four five six seven eight, nine ten eleven twelve thirteen fourteen fifteen sixteen."
-    again = words(text)
-    chunks = list(Chunker(INV, 128, first_chunk_ids=40).chunks(words("Go.") + again))
-    assert [len(c.words) for c in chunks] == [1, 16]
 
 
 def test_no_chunk_exceeds_the_bucket_and_no_word_is_split() -> None:

@@ -35,50 +35,39 @@ class Item:
 class Chunker:
     """Packs items into PhonemeChunks of at most ``bucket`` ids (BOS and EOS included)."""
 
-    def __init__(self, inventory: Inventory, bucket: int, first_chunk_ids: int | None = None) -> None:
-        """``first_chunk_ids`` caps the request's first chunk; None (the default) lets it fill the bucket.
-
-        The encoder runs in a fixed-shape bucket, so a shorter first chunk encodes no faster and the first
-        audio waits only for the first decoder/vocoder window either way; a cut mid-sentence, though, ends
-        the first piece with a sentence-final EOS and restarts at BOS with no pause, which listeners (and
-        Whisper) hear as a break in the sentence.  The cap is kept for graphs whose cost grows with length.
-        """
+    def __init__(self, inventory: Inventory, bucket: int) -> None:
         if bucket < 8:
             raise ValueError("phoneme bucket too small")
         self._inv = inventory
         self._room = bucket - 2
-        self._first = self._room if first_chunk_ids is None else max(8, min(first_chunk_ids, self._room))
         self._break_id = inventory.id_of(phonemes.WORD_BREAK)
 
     def chunks(self, items: Iterable[Item]) -> Iterator[PhonemeChunk]:
         """Yield the chunks of one request, in order."""
-        first = True
         for sentence in _sentences(items):
-            for piece in self._split_sentence(sentence, first):
+            for piece in self._split_sentence(sentence):
                 chunk = self._build(piece)
                 if chunk is not None:
-                    first = False
                     yield chunk
 
     # -- splitting -------------------------------------------------------------------------
 
-    def _split_sentence(self, sentence: list[Item], first: bool) -> Iterator[list[Item]]:
-        """Split one sentence into pieces that fit; the request's first piece is kept short."""
+    def _split_sentence(self, sentence: list[Item]) -> Iterator[list[Item]]:
+        """Split one sentence into pieces that fit the bucket; a sentence that fits stays whole.
+
+        No shorter first piece: the encoder runs in a fixed-shape bucket, so fewer ids encode no faster
+        and the first audio waits only for the first decoder/vocoder window either way, while a cut
+        mid-sentence ends the piece with a sentence-final EOS and restarts at BOS with no pause, which
+        listeners (and Whisper) hear as a break in the sentence.
+        """
         pending = list(self._fit_long_words(sentence))
-        limit = self._first if first else self._room
-        if first and _ids_needed(pending) <= min(self._room, limit * 3 // 2) and not _has_hard_cut(pending):
-            # Barely over the first-chunk target: one encode of the whole sentence beats a
-            # second chunk holding a lone word.
-            yield pending
-            return
         while pending:
-            if _ids_needed(pending) <= limit and not _has_hard_cut(pending):
+            if _ids_needed(pending) <= self._room and not _has_hard_cut(pending):
                 yield pending
                 return
-            cut = self._cut_point(pending, limit)
+            cut = self._cut_point(pending, self._room)
             yield pending[:cut]
             pending = pending[cut:]
-            limit = self._room
 
     def _cut_point(self, items: list[Item], limit: int) -> int:
         """Index to cut before: a hard cut (long break, rate change) or the last clause break that fits."""
