@@ -375,3 +375,34 @@ def test_the_film_delta_experiment_fits_deltas_for_the_clone_only(base: dict[str
     assert "(decoder, 4 blocks, 1024 floats)" in line  # tiny tier: 4 decoder blocks × 2 × 128
     with pytest.raises(SystemExit, match="no --key"):
         clone_film_deltas.main(["--", "--key", "k"])
+
+
+def test_the_clarity_experiment_keeps_hull_vectors_between_the_rows_and_restores_the_fit(
+        base: dict[str, Path], tmp_path: Path) -> None:
+    sys.path.insert(0, str(REPO / "tools" / "experiments"))
+    import clone_clarity
+
+    table = torch.load(base["acoustic"], weights_only=True)["model"]["speakers.weight"].numpy().astype(np.float64)
+    args = _args(base, _write_recordings(tmp_path / "recordings"), tmp_path / "unused")
+    saved = clone.table_span, clone._SpanRow, clone.holdout_split
+    path = clone_clarity.variant("hull", args, tmp_path, "test-voice", table[0].astype(np.float32))
+    assert (clone.table_span, clone._SpanRow, clone.holdout_split) == saved
+    with np.load(path) as z:
+        vectors = [z[k][0].astype(np.float64) for k in ("speaker", "decoder.speaker")]
+    # Two base rows: a convex mix lies on the segment between them.
+    a, b = table
+    for v in vectors:
+        t = float((v - a) @ (b - a) / ((b - a) @ (b - a)))
+        assert -1e-4 <= t <= 1 + 1e-4 and np.linalg.norm(a + t * (b - a) - v) < 1e-4
+
+
+def test_the_clarity_experiment_picks_development_lines_from_the_corpus_only(tmp_path: Path) -> None:
+    sys.path.insert(0, str(REPO / "tools" / "experiments"))
+    import clone_clarity
+
+    rows = [{"source": s, "written": f"{s} line {i}."} for s in ("prompts", "prose", "carrier") for i in range(2000)]
+    metadata = tmp_path / "metadata.jsonl"
+    metadata.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    picked = clone_clarity.dev_sentences(metadata)
+    assert len(picked) == 40 and picked[0] == "prompts line 0." and picked[20] == "prose line 0."
+    assert not any(p.startswith("carrier") for p in picked)
