@@ -406,3 +406,21 @@ def test_the_clarity_experiment_picks_development_lines_from_the_corpus_only(tmp
     picked = clone_clarity.dev_sentences(metadata)
     assert len(picked) == 40 and picked[0] == "prompts line 0." and picked[20] == "prose line 0."
     assert not any(p.startswith("carrier") for p in picked)
+
+
+def test_the_clarity_experiment_tells_a_slow_onset_from_a_sharp_one(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    sys.path.insert(0, str(REPO / "tools" / "experiments"))
+    import clone_clarity
+
+    rate = 22050
+    t = np.arange(rate) / rate
+    tone = np.sin(2 * np.pi * 200 * t)
+    for label, ramp_s in (("sharp", 0.005), ("slow", 0.08)):
+        (tmp_path / label).mkdir()
+        envelope = np.clip((t - 0.1) / ramp_s, 0, 1)
+        sf.write(tmp_path / label / "001.wav", 0.5 * tone * envelope + 1e-4 * np.random.default_rng(0).standard_normal(rate), rate)
+    clone_clarity.onsets([f"sharp={tmp_path / 'sharp'}", f"slow={tmp_path / 'slow'}"])
+    rise = {line.split(":")[0]: int(line.split("rise ")[1].split(" ms")[0]) for line in capsys.readouterr().out.splitlines()}
+    # A linear 80 ms ramp climbs from −20 to −10 dB of full level in about 17 ms.
+    assert rise["sharp"] <= 5 < 10 <= rise["slow"] <= 20, rise

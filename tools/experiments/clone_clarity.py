@@ -6,6 +6,8 @@
            --aligner out/aligner/best.pt --base-pack models/myna-en --threads 1
     python tools/experiments/clone_clarity.py --out out/eval/clarity --critic piper=out/eval/joe \
         joe=out/eval/wholechunk/joe-small clone=out/eval/wholechunk/clone-small-wavs
+    python tools/experiments/clone_clarity.py --out out/eval/clarity --onsets piper=out/eval/joe \
+        joe=out/eval/wholechunk/joe-small clone=out/eval/wholechunk/clone-small-wavs
 
 The arguments after ``--`` go to ``clone_voice.py``.  Variants of the decoder (timbre) vector:
 
@@ -17,7 +19,8 @@ The arguments after ``--`` go to ``clone_voice.py``.  Variants of the decoder (t
 Each adapter speaks ``dev.txt`` (20 prompts and 20 prose lines of the joe corpus, none from
 ``../shared/eval/sentences.txt``) through the device runtime with ``evaluate.py`` (Whisper WER, resemblyzer
 similarity to the recordings).  ``--critic`` scores rendered sentence folders (``001.wav`` … of the
-evaluation sentences) with the aligner's forward-sum loss, to see whether it ranks clarity as Whisper does.
+evaluation sentences) with the aligner's forward-sum loss, to see whether it ranks clarity as Whisper does;
+``--onsets`` measures how each rendering starts (Whisper misses the clone's first words most).
 Nothing here is a product path.
 """
 
@@ -151,6 +154,28 @@ def critic(folders: Sequence[str], aligner_path: Path) -> None:
         print(f"{label}: aligner forward-sum loss {np.mean(losses):.3f} over {len(losses)} sentences", flush=True)
 
 
+def onsets(folders: Sequence[str]) -> None:
+    """How the renderings in each ``label=folder`` start, in 5 ms frames of level relative to the 95th percentile:
+    the time from the first frame above −20 dB to the first above −10 dB, the first 50 ms's mean level, and
+    the level of the leading silence (its first 40 ms)."""
+    import soundfile as sf
+
+    for label, folder in (f.split("=", 1) for f in folders):
+        rows = []
+        for wav in sorted(Path(folder).glob("[0-9][0-9][0-9].wav")):
+            audio, sr = sf.read(wav)
+            hop = int(sr * 0.005)
+            n = len(audio) // hop
+            level = 10 * np.log10((audio[: n * hop].reshape(n, hop) ** 2).mean(1) + 1e-12)
+            peak = np.percentile(level, 95)
+            start = int(np.argmax(level > peak - 20))
+            rows.append((5 * int(np.argmax(level[start:] > peak - 10)), level[start : start + 10].mean() - peak,
+                         np.median(level[:8]) - peak))
+        r = np.array(rows)
+        print(f"{label}: {len(r)} files; rise {r[:, 0].mean():.0f} ms, first 50 ms {r[:, 1].mean():.1f} dB, "
+              f"leading silence {r[:, 2].mean():.1f} dB (re the 95th-percentile level)", flush=True)
+
+
 def main() -> int:
     argv = sys.argv[1:]
     ours, theirs = (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else (argv, [])
@@ -158,12 +183,15 @@ def main() -> int:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--variant", nargs="*", default=[])
     ap.add_argument("--critic", nargs="*", default=[], metavar="LABEL=DIR")
+    ap.add_argument("--onsets", nargs="*", default=[], metavar="LABEL=DIR")
     ap.add_argument("--aligner", type=Path, default=Path("out/aligner/best.pt"))
     ap.add_argument("--metadata", type=Path, default=CORPUS_METADATA)
     args = ap.parse_args(ours)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.critic:
         critic(args.critic, args.aligner)
+    if args.onsets:
+        onsets(args.onsets)
     if not args.variant:
         return 0
     sentences = args.out / "dev.txt"
