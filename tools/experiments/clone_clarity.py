@@ -42,10 +42,10 @@ from torch import nn  # noqa: E402
 from voice import clone  # noqa: E402
 
 import clone_voice  # noqa: E402
+import evaluate  # noqa: E402
 
 TOOLS = Path(__file__).resolve().parents[1]
 CORPUS_METADATA = Path("/work/corpus-run/joe/metadata.jsonl")
-EVAL_SENTENCES = Path("/work/shared/eval/sentences.txt")
 
 
 def dev_sentences(metadata: Path) -> list[str]:
@@ -135,11 +135,11 @@ def critic(folders: Sequence[str], aligner_path: Path) -> None:
 
     model = A.load_model(aligner_path).eval()
     frontend = clone.TextFrontend()
-    texts = [s for s in (line.strip() for line in EVAL_SENTENCES.read_text().splitlines()) if s and not s.startswith("#")]
+    texts = evaluate.read_sentences(evaluate.DEFAULT_SENTENCES)
     for label, folder in (f.split("=", 1) for f in folders):
         losses = []
         for i, text in enumerate(texts):
-            wav = Path(folder) / f"{i + 1:03d}.wav"
+            wav = Path(folder) / evaluate.wav_name(i + 1)
             if not wav.exists():
                 continue
             audio, sr = sf.read(wav, dtype="float32")
