@@ -158,6 +158,15 @@ def test_the_report_has_its_figures_and_files(cloned: dict[str, Any]) -> None:
     assert {r["native_rate"] for r in rows} == {16000} and {r["channels"] for r in rows} == {2}
 
 
+def test_the_report_says_when_the_recordings_lack_the_top_band(cloned: dict[str, Any]) -> None:
+    report = json.loads(json.dumps(cloned["report"]))
+    assert set(report["data"]["band_hz"]) == {f"take{i}" for i in range(5)}
+    report["data"]["band_hz"] = {"take0": 6580.0, "take1": 7000.0}
+    assert "sound up to 6.6–7.0 kHz" in clone.markdown(report, None)
+    report["data"]["band_hz"] = {"take0": 11025.0}
+    assert "kHz (a codec" not in clone.markdown(report, None)
+
+
 @pytest.mark.parametrize(("kind", "make", "expected"), [
     ("clipped", {"clip": True}, "clipped audio in 5 of 5"),
     ("noisy", {"noise": 0.03}, "noisy audio in 5 of 5"),
@@ -205,10 +214,12 @@ def test_long_recordings_are_split_at_word_breaks(base: dict[str, Path]) -> None
     text = " ".join(TEXTS * 3)
     words, ids = frontend(text, "long")
     audio = np.concatenate([clone.metrics.resample(_speech(1.6, 140.0, 16000, i), 16000, 22050) for i in range(9)])
-    clip = clone.make_clip("long", " ".join(words), ids, audio)
+    clip = clone.make_clip("long", " ".join(words), ids, audio, clone.native_band(16000))
+    assert clip.band_hz <= 7000.0
     clip.durations = clone.align(aligner, clip)
     pieces = clone.split_long(clip, words, aligner, max_seconds=6.0)
     assert len(pieces) >= 3
+    assert all(p.band_hz <= clip.band_hz for p in pieces)  # a piece carries no more than its file
     assert all(p.seconds <= 6.0 + 0.1 for p in pieces)
     assert " ".join(p.text for p in pieces) == clip.text
     assert sum(p.ids.size - 2 for p in pieces) == ids.size - 2 - (len(pieces) - 1)  # one break dropped per cut
@@ -424,3 +435,76 @@ def test_the_clarity_experiment_tells_a_slow_onset_from_a_sharp_one(tmp_path: Pa
     rise = {line.split(":")[0]: int(line.split("rise ")[1].split(" ms")[0]) for line in capsys.readouterr().out.splitlines()}
     # A linear 80 ms ramp climbs from −20 to −10 dB of full level in about 17 ms.
     assert rise["sharp"] <= 5 < 10 <= rise["slow"] <= 20, rise
+
+
+def test_the_clarity_experiment_makes_a_narrowband_copy_of_the_recordings(tmp_path: Path) -> None:
+    sys.path.insert(0, str(REPO / "tools" / "experiments"))
+    import clone_clarity
+
+    recordings = _write_recordings(tmp_path / "recordings", sr=22050)
+    copy = clone_clarity.narrowband(recordings, 8000, tmp_path / "phone")
+    files = sorted(p.name for p in copy.iterdir())
+    assert files == sorted(p.name for p in recordings.iterdir())  # every take and its transcript
+    assert {sf.info(str(p)).samplerate for p in copy.glob("*.wav")} == {8000}
+    assert (copy / "take0.txt").read_text() == (recordings / "take0.txt").read_text()
+
+
+def _voice(sr: int, seconds: float = 2.0) -> np.ndarray:
+    """A 140 Hz voice whose harmonics reach the Nyquist frequency (6 dB/octave tilt) over a microphone's hiss."""
+    rng = np.random.default_rng(7)
+    t = np.arange(int(seconds * sr)) / sr
+    phase = 2 * np.pi * 140.0 * t
+    tone = sum(np.sin(k * phase + rng.uniform(0, 2 * np.pi)) / k for k in range(1, int(sr / 2 / 140)))
+    syllables = np.clip(np.sin(2 * np.pi * 3.0 * t), 0.1, None)
+    return 0.1 * tone * syllables + 1e-3 * rng.normal(size=t.size)
+
+
+def test_a_full_band_recording_is_fitted_on_every_mel_bin() -> None:
+    sr = 22050
+    band = clone.recorded_band(_voice(sr), sr)
+    assert band == sr / 2
+    assert clone.mel_bins_within(band).sum() == 80
+
+
+@pytest.mark.parametrize("native, lowest, highest", [(8000, 2500.0, 3100.0), (16000, 6500.0, 7100.0)])
+def test_a_band_limited_recording_is_fitted_only_below_its_band_edge(native: int, lowest: float, highest: float) -> None:
+    import librosa
+
+    sr = 22050
+    # Recorded at ``native`` Hz (a phone line, a 16 kHz dictation file), then resampled to the voice rate.
+    audio = librosa.resample(librosa.resample(_voice(sr), orig_sr=sr, target_sr=native), orig_sr=native, target_sr=sr)
+    band = clone.recorded_band(audio, sr)
+    assert lowest <= band <= highest
+    bins = clone.mel_bins_within(band)
+    kept = int(bins.sum())
+    assert 0 < kept < 80 and bins[:kept].all() and not bins[kept:].any()
+
+
+def test_a_file_carries_at_most_its_own_nyquist_band() -> None:
+    # A click can fake a wide spectrum; the file's sample rate cannot.
+    assert clone.native_band(8000) == 3000.0 and clone.native_band(16000) == 7000.0
+    assert clone.mel_bins_within(clone.native_band(44100)).sum() == 80
+
+
+def test_the_mel_loss_leaves_out_the_bins_a_recording_lacks() -> None:
+    from voice.acoustic import collate, losses, make_example
+
+    torch.manual_seed(0)
+    model = AcousticModel(AcousticConfig.for_tier("tiny", n_speakers=1, dropout=0.0)).eval()
+    rng = np.random.default_rng(0)
+    ids, durations = np.array([1, 5, 6, 7, 2]), np.array([1, 3, 4, 3, 1])
+    frames = int(durations.sum())
+    within = torch.from_numpy(clone.mel_bins_within(4000.0))[None, None, :]
+    kept = int(within.sum())
+    mel = rng.normal(size=(frames, 80)) - 6.0
+    muffled = mel.copy()
+    muffled[:, kept:] = -11.5  # the bins over the recording's band edge hold nothing but the log floor
+
+    def mel_loss(target: np.ndarray, bins: torch.Tensor | None) -> float:
+        example = make_example(ids, durations, np.full(frames, 120.0), np.ones(frames), target)
+        with torch.no_grad():
+            return float(losses(model, collate([example], [0], model.cfg), bins)["mel"])
+
+    assert 40 < kept < 80
+    assert mel_loss(mel, within) == pytest.approx(mel_loss(muffled, within), rel=1e-6)
+    assert mel_loss(mel, None) != pytest.approx(mel_loss(muffled, None), rel=1e-3)

@@ -4,6 +4,10 @@
         -- --recordings /usr/share/pocketsphinx/test/data/librivox --voice-id librivox-reader \
            --acoustic out/acoustic-small-ft/best.pt --vocoder out/vocoder-gta/small/final.pt \
            --aligner out/aligner/best.pt --base-pack models/myna-en --threads 1
+    python tools/experiments/clone_clarity.py --out out/eval/band8k --narrowband 8000 --variant span fullband \
+        -- --recordings /usr/share/pocketsphinx/test/data/librivox --voice-id librivox-reader \
+           --acoustic out/acoustic-small-ft/best.pt --vocoder out/vocoder-gta/small/final.pt \
+           --aligner out/aligner/best.pt --base-pack models/myna-en --threads 1
     python tools/experiments/clone_clarity.py --out out/eval/clarity --critic piper=out/eval/joe \
         joe=out/eval/wholechunk/joe-small clone=out/eval/wholechunk/clone-small-wavs
     python tools/experiments/clone_clarity.py --out out/eval/clarity --onsets piper=out/eval/joe \
@@ -14,13 +18,15 @@ The arguments after ``--`` go to ``clone_voice.py``.  Variants of the decoder (t
 - ``span``: ``clone_voice.py`` as shipped (vectors in the affine span of the base rows);
 - ``hull``: the vectors kept inside the rows' convex hull (softmax weights: a mix, never past a row);
 - ``half``: the ``span`` fit moved half-way back to the base voice's row;
-- ``kfold``: the mean of one fit per held-out clip.
+- ``kfold``: the mean of one fit per held-out clip;
+- ``fullband``: the ``span`` fit on every mel bin, even those above the recordings' band edge.
 
 Each adapter speaks ``dev.txt`` (20 prompts and 20 prose lines of the joe corpus, none from
 ``../shared/eval/sentences.txt``) through the device runtime with ``evaluate.py`` (Whisper WER, resemblyzer
 similarity to the recordings).  ``--critic`` scores rendered sentence folders (``001.wav`` … of the
 evaluation sentences) with the aligner's forward-sum loss, to see whether it ranks clarity as Whisper does;
-``--onsets`` measures how each rendering starts (Whisper misses the clone's first words most).
+``--onsets`` measures how each rendering starts (Whisper misses the clone's first words most);
+``--narrowband HZ`` clones from the recordings resampled to HZ (similarity is then scored against those).
 Nothing here is a product path.
 """
 
@@ -29,6 +35,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -88,6 +95,14 @@ def variant(name: str, argv: Sequence[str], out: Path, voice_id: str, base_row: 
     path = out / f"{name}.npz"
     if name == "span":
         adapter = fit(argv, out / "span", voice_id)
+    elif name == "fullband":
+        # Every mel bin fitted, as before clone.recorded_band: no band edge is found, no sample rate caps one.
+        saved = clone.BAND_GONE_DB, clone.native_band
+        clone.BAND_GONE_DB, clone.native_band = -math.inf, lambda rate: math.inf  # type: ignore[assignment]
+        try:
+            adapter = fit(argv, out / "fullband", voice_id)
+        finally:
+            clone.BAND_GONE_DB, clone.native_band = saved
     elif name == "hull":
         # _descend builds ``_SpanRow(*table_span(table), start)``: with these two swapped it builds a HullRow.
         saved = clone.table_span, clone._SpanRow
@@ -176,6 +191,24 @@ def onsets(folders: Sequence[str]) -> None:
               f"leading silence {r[:, 2].mean():.1f} dB (re the 95th-percentile level)", flush=True)
 
 
+def narrowband(recordings: Path, rate: int, out: Path) -> Path:
+    """A copy of ``recordings`` as if recorded at ``rate`` Hz (resampled down; transcripts copied)."""
+    import librosa
+    import shutil
+
+    import soundfile as sf
+
+    out.mkdir(parents=True, exist_ok=True)
+    for path in recordings.iterdir():
+        if path.suffix.lower() in clone.AUDIO_EXTENSIONS:
+            audio, sr = clone.read_audio_file(path)
+            sf.write(out / f"{path.stem}.wav", librosa.resample(audio.mean(axis=1), orig_sr=sr, target_sr=rate), rate,
+                     subtype="PCM_16")
+        elif path.is_file():
+            shutil.copy(path, out / path.name)
+    return out
+
+
 def main() -> int:
     argv = sys.argv[1:]
     ours, theirs = (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else (argv, [])
@@ -186,6 +219,8 @@ def main() -> int:
     ap.add_argument("--onsets", nargs="*", default=[], metavar="LABEL=DIR")
     ap.add_argument("--aligner", type=Path, default=Path("out/aligner/best.pt"))
     ap.add_argument("--metadata", type=Path, default=CORPUS_METADATA)
+    ap.add_argument("--narrowband", type=int, default=0, metavar="HZ",
+                    help="clone from the recordings resampled to this rate (a phone line: 8000)")
     args = ap.parse_args(ours)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.critic:
@@ -197,6 +232,10 @@ def main() -> int:
     sentences = args.out / "dev.txt"
     sentences.write_text("\n".join(dev_sentences(args.metadata)) + "\n", encoding="utf-8")
     parsed = clone_voice.parse_args([*theirs, "--out", str(args.out)])
+    if args.narrowband:
+        where = theirs.index("--recordings") + 1
+        theirs[where] = str(narrowband(parsed.recordings, args.narrowband, args.out / f"recordings-{args.narrowband}"))
+        parsed = clone_voice.parse_args([*theirs, "--out", str(args.out)])
     from myna.voices import VoicePack
 
     base_row = VoicePack.load(parsed.base_pack).adapters["joe"]["speaker"]

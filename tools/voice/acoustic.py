@@ -385,13 +385,17 @@ class AcousticModel(nn.Module):
         return enc, mel[:, c : c + index.shape[1]]
 
 
-def losses(model: AcousticModel, batch: Batch) -> dict[str, torch.Tensor]:
-    """Masked losses: mel L1, and MSE of log-duration, pitch and energy on real ids; ``total`` sums them."""
+def losses(model: AcousticModel, batch: Batch, mel_bins: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """Masked losses: mel L1, and MSE of log-duration, pitch and energy on real ids; ``total`` sums them.
+
+    ``mel_bins`` (float [B, 1, M], 1 or 0) limits the mel L1 to the bins each utterance's recording carries.
+    """
     enc, mel = model(batch)
     fmask, imask = batch.frame_mask, batch.id_mask.squeeze(-1)
     n_ids = imask.sum().clamp(min=1.0)
+    mmask = fmask.expand(-1, -1, mel.shape[-1]) if mel_bins is None else fmask * mel_bins
     out = {
-        "mel": ((mel - batch.mel).abs() * fmask).sum() / (fmask.sum().clamp(min=1.0) * mel.shape[-1]),
+        "mel": ((mel - batch.mel).abs() * mmask).sum() / mmask.sum().clamp(min=1.0),
         "duration": (((enc.log_duration - batch.log_duration) ** 2) * imask).sum() / n_ids,
         "pitch": (((enc.pitch - batch.pitch) ** 2) * imask).sum() / n_ids,
         "energy": (((enc.energy - batch.energy) ** 2) * imask).sum() / n_ids,

@@ -55,6 +55,11 @@ def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
     return np.where(mel >= 15.0, 1000.0 * np.exp((np.log(6.4) / 27.0) * (mel - 15.0)), mel * (200.0 / 3.0))
 
 
+def mel_band_edges(cfg: AudioConfig = AUDIO) -> np.ndarray:
+    """[n_mels + 2] Hz: mel filter k rises from edge k, peaks at edge k + 1 and is back to zero at edge k + 2."""
+    return _mel_to_hz(np.linspace(_hz_to_mel(cfg.fmin), _hz_to_mel(cfg.fmax), cfg.n_mels + 2))
+
+
 @functools.cache
 def mel_basis(cfg: AudioConfig = AUDIO) -> np.ndarray:
     """Slaney-normalised mel filterbank [n_mels, n_fft // 2 + 1] (float32), librosa's default to 1e-6.
@@ -62,7 +67,7 @@ def mel_basis(cfg: AudioConfig = AUDIO) -> np.ndarray:
     numpy only, so training runs where librosa is not installed (a test pins it to librosa's).
     """
     bins = np.linspace(0.0, cfg.sample_rate / 2.0, cfg.n_fft // 2 + 1)
-    edges = _mel_to_hz(np.linspace(_hz_to_mel(cfg.fmin), _hz_to_mel(cfg.fmax), cfg.n_mels + 2))
+    edges = mel_band_edges(cfg)
     widths = np.diff(edges)
     ramps = edges[:, None] - bins[None, :]
     rising = -ramps[:-2] / widths[:-1, None]

@@ -6,11 +6,12 @@ recordings folder (WAV/FLAC/MP3/OGG, any rate, mono or stereo) + transcripts (``
 ``metadata.csv``, ``transcripts.tsv`` or a Sphinx ``transcription`` file; Whisper tiny.en when asked)
 → :func:`read_recordings` (mono, quality checks, 22050 Hz, ends trimmed)
 → :func:`make_clip` (runtime frontend → ids; the loudness gain, log-mel, f0 and energy of
-``voice.features``) → :func:`align` (the base aligner's durations) → :func:`split_long` (files over
-``MAX_CLIP_SECONDS`` cut at the quietest aligned word break, then re-extracted and re-aligned)
-→ :func:`fit_speaker` (gradient descent on the speaker vector alone through the frozen acoustic model,
-with ``voice.acoustic.losses``; held-out clips stop it early) → :func:`fit_timbre` (a second vector for
-the decoder alone, fitted with the encoder hearing the base voice) → adapter ``{"speaker",
+``voice.features``; the band the recording carries, :func:`recorded_band`) → :func:`align` (the base
+aligner's durations) → :func:`split_long` (files over ``MAX_CLIP_SECONDS`` cut at the quietest aligned
+word break, then re-extracted and re-aligned) → :func:`fit_speaker` (gradient descent on the speaker
+vector alone through the frozen acoustic model, with ``voice.acoustic.losses``, the mel L1 only over the
+bins under each clip's band edge; held-out clips stop it early) → :func:`fit_timbre` (a second vector
+for the decoder alone, fitted with the encoder hearing the base voice) → adapter ``{"speaker",
 "encoder.speaker", "decoder.speaker": float32 [1, 64]}`` → :func:`evaluate_clone` (float torch synthesis
 of held-out texts with the clone and the base voice; speaker similarity, Whisper WER and MCD from
 ``workbench.metrics``; a spectrogram PNG).
@@ -58,7 +59,7 @@ from workbench import metrics
 
 from .acoustic import AcousticModel, Example, collate, losses, make_example, speaker_table
 from .aligner import BREAK_IDS, Aligner, beta_binomial_log_prior, mas, normalise_mel
-from .audio import AUDIO, log_mel
+from .audio import AUDIO, log_mel, mel_band_edges
 from .features import FeatureError, encode_phonemes, frame_energy, loudness_gain, world_f0
 from .vocoder import Vocoder, synthesize as vocoder_synthesize
 
@@ -85,6 +86,10 @@ TRIM_DB = 40.0
 TRIM_MARGIN_S = 0.1
 """... except this much, so word onsets and releases are kept."""
 HOLDOUT_FRACTION = 0.2
+BAND_GONE_DB = -50.0
+"""Above the frequency where a recording's speech spectrum stays this far under its 1–3 kHz level, it has no band left ..."""
+BAND_TRANSITION_HZ = 1000.0
+"""... and this much under that edge is the codec's or resampler's roll-off: the fit ignores the mel bins up there."""
 TRANSCRIPT_FILES = ("metadata.csv", "transcripts.tsv", "transcription")
 
 
@@ -303,8 +308,8 @@ def quality_warnings(recordings: Sequence[Recording], total_seconds: float) -> l
     if bad:
         w = worst(bad, lambda r: r.quality.native_rate, False)
         out.append(f"low sample rate in {len(bad)} of {len(recordings)} recording(s) ({w.path.name}: "
-                   f"{w.quality.native_rate} Hz, under {MIN_SAMPLE_RATE} Hz); the clone cannot learn the high band "
-                   "the recording never had")
+                   f"{w.quality.native_rate} Hz, under {MIN_SAMPLE_RATE} Hz); the fit leaves out the high band "
+                   "the recording never had, so the clone's top comes from the base model, not the speaker")
     return out
 
 
@@ -327,6 +332,8 @@ class Clip:
     energy: np.ndarray
     gain: float
     durations: np.ndarray | None = None
+    band_hz: float = AUDIO.fmax
+    """Highest frequency the recording carries in full (:func:`recorded_band`); mel bins above it are not fitted."""
 
     @property
     def seconds(self) -> float:
@@ -359,14 +366,58 @@ class TextFrontend:
             raise CloneError(str(exc)) from None
 
 
-def make_clip(name: str, text: str, ids: np.ndarray, audio: np.ndarray) -> Clip:
-    """Features of one utterance exactly as ``voice.features.extract`` makes them (f0 on the raw audio, then the gain)."""
+def recorded_band(audio: np.ndarray, sr: int) -> float:
+    """Highest frequency (Hz) a recording carries in full: under the edge where its band ends, less the roll-off.
+
+    An MP3 at 64 kbit/s ends near 7.5 kHz, a 16 kHz file at 8 kHz, a phone call at 4 kHz. Above that edge
+    the mean spectrum of the louder half of the 1024-sample frames stays ``BAND_GONE_DB`` under its
+    1–3 kHz level (a real microphone's own noise floor does not, so full-band recordings keep every bin).
+    Fitting a voice to those empty bins would teach it the codec's muffle, not the speaker's timbre.
+    A click spreads over the whole band and can hide an edge, so :func:`make_clip` also caps the band
+    by the file's own sample rate.
+    """
+    x = np.asarray(audio, np.float64)
+    n_fft, hop = 1024, 256
+    if x.size < n_fft:
+        return sr / 2.0
+    frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[::hop] * np.hanning(n_fft)
+    power = np.abs(np.fft.rfft(frames, axis=1)) ** 2
+    loud = power.sum(axis=1) >= np.median(power.sum(axis=1))
+    spectrum = power[loud].mean(axis=0)
+    freqs = np.fft.rfftfreq(n_fft, 1.0 / sr)
+    reference = spectrum[(freqs >= 1000.0) & (freqs <= 3000.0)].mean()
+    if reference <= 0:
+        return sr / 2.0
+    level = 10.0 * np.log10(np.maximum(spectrum, 1e-30) / reference)
+    present = np.flatnonzero((level > BAND_GONE_DB) & (freqs >= 2000.0))
+    if present.size == 0 or present[-1] == freqs.size - 1:
+        return sr / 2.0
+    return float(max(2000.0, freqs[present[-1] + 1] - BAND_TRANSITION_HZ))
+
+
+def make_clip(name: str, text: str, ids: np.ndarray, audio: np.ndarray, max_band_hz: float = math.inf) -> Clip:
+    """Features of one utterance exactly as ``voice.features.extract`` makes them (f0 on the raw audio, then the gain).
+
+    ``max_band_hz`` caps the band :func:`recorded_band` finds (the recording's own Nyquist limit).
+    """
     raw = np.asarray(audio, np.float64)
     frames = AUDIO.frames(raw.size)
     f0 = world_f0(raw, frames)
     gain = loudness_gain(raw, f0)
     normalised = (raw * gain).astype(np.float32)
-    return Clip(name, text, np.asarray(ids, np.int32), normalised, log_mel(normalised), f0, frame_energy(normalised), gain)
+    return Clip(name, text, np.asarray(ids, np.int32), normalised, log_mel(normalised), f0, frame_energy(normalised), gain,
+                band_hz=min(recorded_band(raw, AUDIO.sample_rate), max_band_hz))
+
+
+def native_band(native_rate: int) -> float:
+    """The most a file recorded at ``native_rate`` Hz can carry in full: its Nyquist frequency less the resampler's roll-off."""
+    return max(2000.0, native_rate / 2.0 - BAND_TRANSITION_HZ)
+
+
+def mel_bins_within(band_hz: float) -> np.ndarray:
+    """float32 [M]: 1 for the mel bins whose filter lies wholly under ``band_hz``, 0 above."""
+    tops = mel_band_edges()[2:]
+    return (tops <= band_hz + 1e-6).astype(np.float32)
 
 
 @torch.no_grad()
@@ -443,7 +494,7 @@ def split_long(clip: Clip, words: Sequence[str], aligner: Aligner, max_seconds: 
             id_end, frame_end, word_end = b, int(ends[b] - clip.durations[b] // 2), k + 1
         ids = np.concatenate([[bos], clip.ids[id_start + 1 : id_end], [eos]]).astype(np.int32)
         text = " ".join(words[word_start:word_end]) if words_match else ""
-        piece = make_clip(f"{clip.name}-{n + 1:02d}", text, ids, raw[frame_start * hop : frame_end * hop])
+        piece = make_clip(f"{clip.name}-{n + 1:02d}", text, ids, raw[frame_start * hop : frame_end * hop], clip.band_hz)
         try:
             piece.durations = align(aligner, piece)
         except ValueError:
@@ -525,9 +576,14 @@ def _batch(clips: Sequence[Clip], model: AcousticModel) -> Any:
     return collate([example_of(c) for c in clips], [0] * len(clips), model.cfg)
 
 
+def _bins(clips: Sequence[Clip]) -> torch.Tensor:
+    """float [B, 1, M]: the mel bins each clip's recording carries (``losses``' ``mel_bins``)."""
+    return torch.from_numpy(np.stack([mel_bins_within(c.band_hz) for c in clips])[:, None, :])
+
+
 @torch.no_grad()
-def _loss_values(model: AcousticModel, batch: Any) -> dict[str, float]:
-    return {k: float(v) for k, v in losses(model, batch).items()}
+def _loss_values(model: AcousticModel, batch: Any, mel_bins: torch.Tensor | None = None) -> dict[str, float]:
+    return {k: float(v) for k, v in losses(model, batch, mel_bins).items()}
 
 
 def _use_vector(model: AcousticModel, vector: np.ndarray | torch.Tensor, trainable: bool) -> nn.Embedding:
@@ -580,11 +636,11 @@ def fit_speaker(model: AcousticModel, names: Sequence[str], train: Sequence[Clip
         candidates += list(zip(names, table))
     elif settings.init != "mean":
         raise CloneError(f"unknown init {settings.init!r} (nearest, mean)")
-    scoring = _batch(train[: settings.batch], model)
+    scoring, scoring_bins = _batch(train[: settings.batch], model), _bins(train[: settings.batch])
     scored = []
     for name, row in candidates:
         _use_vector(model, row, trainable=False)
-        scored.append((_loss_values(model, scoring)["total"], name, row))
+        scored.append((_loss_values(model, scoring, scoring_bins)["total"], name, row))
     _, init_name, init_row = min(scored, key=lambda s: s[0])
     span = table_span(table) if settings.span else None
     return _descend(model, init_row, init_name, train, held, settings, settings.stop_on, "fitting speaker", t0, progress, span)
@@ -622,8 +678,8 @@ def _descend(model: AcousticModel, init_row: np.ndarray, init_name: str, train: 
     held-out early stopping; the best row is kept."""
     from tqdm import tqdm
 
-    train_batch = _batch(train, model) if len(train) <= settings.batch else None
-    held_batch = _batch(held, model)
+    train_batch = (_batch(train, model), _bins(train)) if len(train) <= settings.batch else None
+    held_batch, held_bins = _batch(held, model), _bins(held)
     emb: nn.Module
     if span is None:
         emb = _use_vector(model, init_row, trainable=True)
@@ -631,7 +687,7 @@ def _descend(model: AcousticModel, init_row: np.ndarray, init_name: str, train: 
         emb = model.speakers = _SpanRow(*span, init_row)
     anchor = torch.as_tensor(np.asarray(init_row, np.float32))
     opt = torch.optim.Adam(emb.parameters(), lr=settings.lr)
-    initial = _loss_values(model, held_batch)
+    initial = _loss_values(model, held_batch, held_bins)
     best, best_vec, best_step = initial, init_row.astype(np.float32).copy(), 0
     history: list[dict[str, float]] = [{"step": 0, **{f"valid_{k}": v for k, v in initial.items()}}]
     rng = random.Random(settings.seed)
@@ -641,8 +697,12 @@ def _descend(model: AcousticModel, init_row: np.ndarray, init_name: str, train: 
         if (time.time() - t0) / 60 >= settings.max_minutes:
             stopped = "time"
             break
-        batch = train_batch if train_batch is not None else _batch(rng.sample(list(train), settings.batch), model)
-        terms = losses(model, batch)
+        if train_batch is not None:
+            batch, bins = train_batch
+        else:
+            picked = rng.sample(list(train), settings.batch)
+            batch, bins = _batch(picked, model), _bins(picked)
+        terms = losses(model, batch, bins)
         objective = terms[key]
         if settings.pull:
             objective = objective + settings.pull * torch.mean((emb.weight[0] - anchor) ** 2)
@@ -653,7 +713,7 @@ def _descend(model: AcousticModel, init_row: np.ndarray, init_name: str, train: 
         step += 1
         bar.update()
         if step % settings.eval_every == 0 or step == settings.steps:
-            valid = _loss_values(model, held_batch)
+            valid = _loss_values(model, held_batch, held_bins)
             history.append({"step": step, "train_total": loss["total"], "train_mel": loss["mel"],
                             **{f"valid_{k}": v for k, v in valid.items()}})
             if valid[key] < best[key]:
@@ -898,6 +958,13 @@ def markdown(report: Mapping[str, Any], png_name: str | None) -> str:
              f"{d['train_clips']} for fitting, {d['held_out_clips']} held out).", "",
              "Base models (the clone is only as good as they are): acoustic `{acoustic}`, vocoder `{vocoder}`, "
              "aligner `{aligner}`.".format(**report["base"]), ""]
+    bands = d.get("band_hz") or {}
+    if bands and min(bands.values()) < AUDIO.fmax:
+        low = min(bands.values())
+        lines += [f"The recordings carry sound up to {low / 1000:.1f}–{max(bands.values()) / 1000:.1f} kHz (a codec or a low "
+                  f"sample rate cut the rest): the fit leaves out the mel bins above each clip's band, so the clone "
+                  f"does not learn the missing top as part of the voice ({int(mel_bins_within(low).sum())} of "
+                  f"{AUDIO.n_mels} bins kept for the narrowest clip).", ""]
     if report["warnings"]:
         lines += ["## Warnings", ""] + [f"- {w}" for w in report["warnings"]] + [""]
     a = report["adapter"]
@@ -1118,7 +1185,7 @@ def clone_voice(job: CloneJob) -> dict[str, Any]:
             notes.append(f"{rec.path.name}: empty transcript, left out")
             continue
         words, ids = frontend(rec.text, rec.path.name)
-        clip = make_clip(rec.name, " ".join(words), ids, rec.audio)
+        clip = make_clip(rec.name, " ".join(words), ids, rec.audio, native_band(rec.quality.native_rate))
         try:
             clip.durations = align(aligner, clip)
         except ValueError:
@@ -1177,7 +1244,8 @@ def clone_voice(job: CloneJob) -> dict[str, Any]:
         "data": {"recordings": len(recordings), "clips": len(clips), "seconds": seconds, "train_clips": len(train),
                  "held_out_clips": len(held), "transcribed": transcribed,
                  "files": [{"file": r.path.name, **asdict(r.quality)} for r in recordings],
-                 "held_out": [c.name for c in held]},
+                 "held_out": [c.name for c in held],
+                 "band_hz": {c.name: c.band_hz for c in clips}},
         "warnings": warn_lines,
         "adapter": {"file": adapter_path.name, "dim": dim, "params": params, "acoustic_params": int(acoustic_params),
                     "tensors": {k: list(a.shape) for k, a in adapter.items()}, "rhythm": job.fit.rhythm,
