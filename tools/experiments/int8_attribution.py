@@ -11,7 +11,11 @@
 - ``encoder-<output>-int8``: the float pack with one encoder output (durations, pitch, hidden) from the INT8 encoder;
 - ``int8-float-durations``: the INT8 pack with the float encoder's durations (INT8's error at equal timing);
 - ``shift-<n>``: the reference itself delayed by n samples, and ``noise-<d>``: the reference plus white
-  noise at d dBFS (what the metric makes of audio that did not audibly change).
+  noise at d dBFS (what the metric makes of audio that did not audibly change);
+- ``grid-<outputs>``: the float pack with those graph outputs snapped to the INT8 graphs' output grids
+  (the int8 step each output leaves its INT8 graph on), nothing else quantized.
+
+``--only`` runs some groups: ``all`` (the shipped INT8), ``graphs``, ``encoder``, ``shift``, ``noise``, ``grid``.
 
 Prints one line per variant and writes ``attribution.json``.  Nothing here is a product path.
 """
@@ -82,6 +86,43 @@ def encoder_donor(pack: Path, tier: str, output: str, voice: str) -> Callable[[]
     return lambda: setattr(acoustic.Encoder, "run", original)
 
 
+GRIDS = {"all-outputs": ("hidden", "log_duration", "pitch", "mel", "log_magnitude", "phase_x", "phase_y"),
+         "log_duration": ("log_duration",), "pitch": ("pitch",), "hidden": ("hidden",), "mel": ("mel",),
+         "vocoder": ("log_magnitude", "phase_x", "phase_y")}
+
+
+def output_grids(pack: Path, tier: str) -> dict[str, tuple[float, int]]:
+    """(scale, zero point) of the int8 tensor each output of ``pack``'s INT8 graphs is dequantized from."""
+    from myna.inference.runtime import make_interpreter
+
+    loaded = VoicePack.load(pack)
+    grids = {}
+    for role in ROLES:
+        _, interp = make_interpreter(loaded.graph_path(tier, role))
+        tensors = {t["index"]: t for t in interp.get_tensor_details()}
+        outputs = {d["index"]: d["name"] for d in interp.get_output_details()}
+        for op in interp._get_ops_details():
+            if op["op_name"] == "DEQUANTIZE" and op["outputs"][0] in outputs:
+                scale, zero = tensors[op["inputs"][0]]["quantization"]
+                grids[outputs[op["outputs"][0]]] = (float(scale), int(zero))
+    return grids
+
+
+def snap_outputs(grids: dict[str, tuple[float, int]], names: tuple[str, ...]) -> Callable[[], None]:
+    """Patch ``Graph.run`` so the outputs ``names`` land on their int8 grids (``grids``); returns the undo."""
+    original = Graph.run
+
+    def run(self: Graph) -> None:
+        original(self)
+        for name, buffer in self.outputs.items():
+            if name in names:
+                scale, zero = grids[name]
+                np.copyto(buffer, (np.clip(np.rint(buffer / scale) + zero, -128, 127) - zero) * scale)
+
+    Graph.run = run  # type: ignore[method-assign]
+    return lambda: setattr(Graph, "run", original)
+
+
 def render(pack: Path, tier: str, voice: str, sentences: list[str], out: Path) -> Path:
     """The sentences through the device runtime into ``out``/NNN.wav."""
     speak = evaluate.myna_renderer(voice, tier, 1, [pack], None)
@@ -139,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--shifts", default="1,64,128,256")
     ap.add_argument("--noise-dbfs", default="-90,-80,-70")
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--only", nargs="*", default=["all", "graphs", "encoder", "shift", "noise", "grid"])
     args = ap.parse_args(argv)
     sentences = evaluate.read_sentences(Path("/work/shared/eval/sentences.txt"))[: args.limit]
     n = len(sentences)
@@ -148,28 +190,39 @@ def main(argv: list[str] | None = None) -> int:
         results[name] = value
         print(f"{name:28s} MCD {value:.2f} dB", flush=True)
 
-    report("all-int8", mcd_against(args.reference, render(args.int8, args.tier, args.voice, sentences, args.out / "all-int8"), n))
-    for role in ROLES:
+    if "all" in args.only:
+        report("all-int8", mcd_against(args.reference, render(args.int8, args.tier, args.voice, sentences, args.out / "all-int8"), n))
+    for role in ROLES if "graphs" in args.only else ():
         for name, base, donor in ((f"only-{role}-int8", args.float_pack, args.int8), (f"only-{role}-float", args.int8, args.float_pack)):
             pack = hybrid(base, donor, args.tier, role, args.out / "packs" / name)
             report(name, mcd_against(args.reference, render(pack, args.tier, args.voice, sentences, args.out / name), n))
-    for output in ("durations", "pitch", "hidden"):
+    for output in ("durations", "pitch", "hidden") if "encoder" in args.only else ():
         undo = encoder_donor(args.int8, args.tier, output, args.voice)
         try:
             wavs = render(args.float_pack, args.tier, args.voice, sentences, args.out / f"encoder-{output}-int8")
         finally:
             undo()
         report(f"encoder-{output}-int8", mcd_against(args.reference, wavs, n))
-    undo = encoder_donor(args.float_pack, args.tier, "durations", args.voice)
-    try:
-        wavs = render(args.int8, args.tier, args.voice, sentences, args.out / "int8-float-durations")
-    finally:
-        undo()
-    report("int8-float-durations", mcd_against(args.reference, wavs, n))
-    for shift in (int(s) for s in args.shifts.split(",") if s):
+    if "encoder" in args.only:
+        undo = encoder_donor(args.float_pack, args.tier, "durations", args.voice)
+        try:
+            wavs = render(args.int8, args.tier, args.voice, sentences, args.out / "int8-float-durations")
+        finally:
+            undo()
+        report("int8-float-durations", mcd_against(args.reference, wavs, n))
+    for shift in (int(s) for s in args.shifts.split(",") if s and "shift" in args.only):
         report(f"shift-{shift}", mcd_against(args.reference, args.reference, n, shift))
-    for level in (float(d) for d in args.noise_dbfs.split(",") if d):
+    for level in (float(d) for d in args.noise_dbfs.split(",") if d and "noise" in args.only):
         report(f"noise-{level:g}", mcd_against(args.reference, args.reference, n, noise_dbfs=level))
+    if "grid" in args.only:
+        grids = output_grids(args.int8, args.tier)
+        for label, names in GRIDS.items():
+            undo = snap_outputs(grids, names)
+            try:
+                wavs = render(args.float_pack, args.tier, args.voice, sentences, args.out / f"grid-{label}")
+            finally:
+                undo()
+            report(f"grid-{label}", mcd_against(args.reference, wavs, n))
     (args.out / "attribution.json").write_text(json.dumps(results, indent=1))
     plot(results, args.out / "attribution.png")
     return 0
