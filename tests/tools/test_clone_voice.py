@@ -160,7 +160,10 @@ def test_the_report_has_its_figures_and_files(cloned: dict[str, Any]) -> None:
 
 def test_the_report_says_when_the_recordings_lack_the_top_band(cloned: dict[str, Any]) -> None:
     report = json.loads(json.dumps(cloned["report"]))
+    # The takes are 16 kHz files: none carries more than 8 kHz less the resampler's roll-off.
     assert set(report["data"]["band_hz"]) == {f"take{i}" for i in range(5)}
+    assert all(band <= 7000.0 for band in report["data"]["band_hz"].values())
+    assert "carry sound up to" in (cloned["out"] / "test-voice-report.md").read_text()
     report["data"]["band_hz"] = {"take0": 6580.0, "take1": 7000.0}
     assert "sound up to 6.6–7.0 kHz" in clone.markdown(report, None)
     report["data"]["band_hz"] = {"take0": 11025.0}

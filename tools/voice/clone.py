@@ -1205,6 +1205,10 @@ def clone_voice(job: CloneJob) -> dict[str, Any]:
         _say(f"warning: {line}")
     train, held = holdout_split(clips)
     _say(f"{len(recordings)} recording(s) → {len(clips)} clips, {seconds:.1f} s; fitting on {len(train)}, holding out {len(held)}")
+    narrow = [c.band_hz for c in clips if c.band_hz < AUDIO.fmax]
+    if narrow:
+        _say(f"{len(narrow)} clip(s) carry sound only up to {min(narrow) / 1000:.1f}–{max(narrow) / 1000:.1f} kHz: "
+             "the fit leaves out the mel bins above that")
 
     # Fit.
     fit = fit_speaker(model, names, train, held, job.fit, progress=job.progress)
