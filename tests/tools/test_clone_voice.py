@@ -464,7 +464,7 @@ def _voice(sr: int, seconds: float = 2.0) -> np.ndarray:
 
 def test_a_full_band_recording_is_fitted_on_every_mel_bin() -> None:
     sr = 22050
-    band = clone.recorded_band(_voice(sr), sr)
+    band = clone.recorded_band(_voice(sr))
     assert band == sr / 2
     assert clone.mel_bins_within(band).sum() == 80
 
@@ -476,7 +476,7 @@ def test_a_band_limited_recording_is_fitted_only_below_its_band_edge(native: int
     sr = 22050
     # Recorded at ``native`` Hz (a phone line, a 16 kHz dictation file), then resampled to the voice rate.
     audio = librosa.resample(librosa.resample(_voice(sr), orig_sr=sr, target_sr=native), orig_sr=native, target_sr=sr)
-    band = clone.recorded_band(audio, sr)
+    band = clone.recorded_band(audio)
     assert lowest <= band <= highest
     bins = clone.mel_bins_within(band)
     kept = int(bins.sum())

@@ -59,7 +59,7 @@ from workbench import metrics
 
 from .acoustic import AcousticModel, Example, collate, losses, make_example, speaker_table
 from .aligner import BREAK_IDS, Aligner, beta_binomial_log_prior, mas, normalise_mel
-from .audio import AUDIO, log_mel, mel_band_edges
+from .audio import AUDIO, log_mel, mel_band_edges, stft_magnitude
 from .features import FeatureError, encode_phonemes, frame_energy, loudness_gain, world_f0
 from .vocoder import Vocoder, synthesize as vocoder_synthesize
 
@@ -366,32 +366,27 @@ class TextFrontend:
             raise CloneError(str(exc)) from None
 
 
-def recorded_band(audio: np.ndarray, sr: int) -> float:
-    """Highest frequency (Hz) a recording carries in full: under the edge where its band ends, less the roll-off.
+def recorded_band(audio: np.ndarray) -> float:
+    """Highest frequency (Hz) a recording at the voice rate carries in full: under the edge where its band ends, less the roll-off.
 
     An MP3 at 64 kbit/s ends near 7.5 kHz, a 16 kHz file at 8 kHz, a phone call at 4 kHz. Above that edge
-    the mean spectrum of the louder half of the 1024-sample frames stays ``BAND_GONE_DB`` under its
-    1–3 kHz level (a real microphone's own noise floor does not, so full-band recordings keep every bin).
+    the mean spectrum of the louder half of the STFT frames stays ``BAND_GONE_DB`` under its 1–3 kHz
+    level (a real microphone's own noise floor does not, so full-band recordings keep every bin).
     Fitting a voice to those empty bins would teach it the codec's muffle, not the speaker's timbre.
     A click spreads over the whole band and can hide an edge, so :func:`make_clip` also caps the band
     by the file's own sample rate.
     """
-    x = np.asarray(audio, np.float64)
-    n_fft, hop = 1024, 256
-    if x.size < n_fft:
-        return sr / 2.0
-    frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[::hop] * np.hanning(n_fft)
-    power = np.abs(np.fft.rfft(frames, axis=1)) ** 2
+    power = stft_magnitude(audio).astype(np.float64) ** 2
     loud = power.sum(axis=1) >= np.median(power.sum(axis=1))
     spectrum = power[loud].mean(axis=0)
-    freqs = np.fft.rfftfreq(n_fft, 1.0 / sr)
+    freqs = np.fft.rfftfreq(AUDIO.n_fft, 1.0 / AUDIO.sample_rate)
     reference = spectrum[(freqs >= 1000.0) & (freqs <= 3000.0)].mean()
     if reference <= 0:
-        return sr / 2.0
+        return AUDIO.sample_rate / 2.0
     level = 10.0 * np.log10(np.maximum(spectrum, 1e-30) / reference)
     present = np.flatnonzero((level > BAND_GONE_DB) & (freqs >= 2000.0))
     if present.size == 0 or present[-1] == freqs.size - 1:
-        return sr / 2.0
+        return AUDIO.sample_rate / 2.0
     return float(max(2000.0, freqs[present[-1] + 1] - BAND_TRANSITION_HZ))
 
 
@@ -406,7 +401,7 @@ def make_clip(name: str, text: str, ids: np.ndarray, audio: np.ndarray, max_band
     gain = loudness_gain(raw, f0)
     normalised = (raw * gain).astype(np.float32)
     return Clip(name, text, np.asarray(ids, np.int32), normalised, log_mel(normalised), f0, frame_energy(normalised), gain,
-                band_hz=min(recorded_band(raw, AUDIO.sample_rate), max_band_hz))
+                band_hz=min(recorded_band(raw), max_band_hz))
 
 
 def native_band(native_rate: int) -> float:
