@@ -226,6 +226,20 @@ def test_a_bundle_may_give_one_graph_its_own_vector(pack: VoicePack, key: Ed2551
                         consent=CONSENT, provenance=PROVENANCE, key=key, created=CREATED)  # fmt: skip
 
 
+def test_a_bundle_may_carry_the_voices_pitch_scale(pack: VoicePack, key: Ed25519PrivateKey, trusted: dict[str, TrustedKey]) -> None:
+    # A clone that keeps the base voice's rhythm speaks at its recordings' pitch level.
+    def bundle(scale: float) -> bytes:
+        return make_bundle(adapter={**speaker(1), "pitch_scale": np.array([scale], np.float32)}, base_pack=pack,
+                           voice_id="anna", name="Anna", language="en-US", consent=CONSENT, provenance=PROVENANCE,
+                           key=key, created=CREATED)  # fmt: skip
+
+    verified = verify_bundle(unpack_bundle(bundle(0.85)), trusted, packs_of(pack))
+    assert verified.manifest.tensors["pitch_scale"].shape == (1,)
+    assert float(verified.adapter["pitch_scale"][0]) == pytest.approx(0.85)
+    with pytest.raises(errors.BundleIncompatible, match="outside 0.5–2"):
+        bundle(0.1)
+
+
 def test_pickled_npz_is_refused(pack: VoicePack, key: Ed25519PrivateKey, trusted: dict[str, TrustedKey]) -> None:
     files = unpack_bundle(build(pack, key))
     out = io.BytesIO()

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from myna import errors
-from myna.voices import Manifest, VoicePack, VoiceRegistry, choose_tier
+from myna.voices import Manifest, VoicePack, VoiceRegistry, choose_tier, pitch_scale
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -143,6 +143,19 @@ def test_adapter_may_override_the_vector_of_one_graph(pack_dir: Path) -> None:
         VoicePack.load(pack_dir)
     np.savez(pack_dir / "placeholder-alt.npz", speaker=alt, **{"postnet.speaker": alt})
     with pytest.raises(errors.VoicePackError, match="may also hold"):
+        VoicePack.load(pack_dir)
+
+
+def test_adapter_may_carry_a_pitch_scale_within_half_to_double(pack_dir: Path) -> None:
+    alt = np.ones((1, 16), np.float32)
+    np.savez(pack_dir / "placeholder-alt.npz", speaker=alt, pitch_scale=np.array([0.9], np.float32))
+    adapter = VoicePack.load(pack_dir).adapters["placeholder-alt"]
+    assert pitch_scale(adapter) == pytest.approx(0.9) and pitch_scale({"speaker": alt}) == 1.0
+    np.savez(pack_dir / "placeholder-alt.npz", speaker=alt, pitch_scale=np.array([3.0], np.float32))
+    with pytest.raises(errors.VoicePackError, match=r"\['pitch_scale'\] is 3, outside 0.5–2"):
+        VoicePack.load(pack_dir)
+    np.savez(pack_dir / "placeholder-alt.npz", speaker=alt, pitch_scale=np.array([0.9, 0.9], np.float32))
+    with pytest.raises(errors.VoicePackError, match=r"\['pitch_scale'\] is float32\[2\], expected float32\[1\]"):
         VoicePack.load(pack_dir)
 
 

@@ -35,6 +35,12 @@ VOCODER_OUTPUTS = (("stft_real", "stft_imag"), ("log_magnitude", "phase_x", "pha
 DTYPES = ("float32", "int32", "int8", "int16")
 _MAX_MANIFEST_BYTES = 1 << 20
 MAX_ADAPTER_BYTES = 16 << 20
+# Tensors an adapter may hold besides graph inputs: voice settings the pipeline applies itself.
+# ``pitch_scale`` float32 [1] multiplies the encoder's predicted F0 on every request, before the request's
+# own pitch factor: a clone keeps its base voice's rhythm (encoder vector) yet speaks at the pitch level of
+# its recordings, which its timbre vector was fitted on.
+VOICE_TENSORS: Mapping[str, tuple[int, ...]] = {"pitch_scale": (1,)}
+PITCH_SCALE_RANGE = (0.5, 2.0)
 
 
 def _field(raw: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
@@ -569,12 +575,12 @@ def check_adapter(
 ) -> Mapping[str, np.ndarray]:
     """Check adapter arrays against the graphs' inputs (names, float32, shapes, finite); freeze and return them.
 
-    ``wanted`` must all be present; ``optional`` (per-graph overrides, ``adapter_overrides``) may be."""
-    optional = optional or {}
+    ``wanted`` must all be present; ``optional`` (per-graph overrides, ``adapter_overrides``) and
+    ``VOICE_TENSORS`` may be."""
+    optional = {**VOICE_TENSORS, **(optional or {})}
     missing, unknown = set(wanted) - set(arrays), set(arrays) - set(wanted) - set(optional)
     if missing or unknown:
-        extra = f"; may also hold {sorted(optional)}" if optional else ""
-        raise error(f"{where} holds {sorted(arrays)}, graphs need {sorted(wanted)}{extra}")
+        raise error(f"{where} holds {sorted(arrays)}, graphs need {sorted(wanted)}; may also hold {sorted(optional)}")
     for key, array in arrays.items():
         shape = wanted.get(key, optional.get(key))
         if array.dtype != np.float32 or array.shape != shape:
@@ -582,7 +588,17 @@ def check_adapter(
         if not np.all(np.isfinite(array)):
             raise error(f"{where}[{key!r}] has non-finite values")
         array.setflags(write=False)
+    scale = arrays.get("pitch_scale")
+    low, high = PITCH_SCALE_RANGE
+    if scale is not None and not low <= float(scale[0]) <= high:
+        raise error(f"{where}['pitch_scale'] is {float(scale[0]):g}, outside {low:g}–{high:g}")
     return arrays
+
+
+def pitch_scale(adapter: Mapping[str, np.ndarray]) -> float:
+    """The voice's own F0 multiplier (``VOICE_TENSORS``); 1 when the adapter has none."""
+    value = adapter.get("pitch_scale")
+    return 1.0 if value is None else float(value[0])
 
 
 def choose_tier(pack: VoicePack, wanted: str) -> str:

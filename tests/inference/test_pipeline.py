@@ -74,6 +74,20 @@ def test_a_per_graph_vector_overrides_the_shared_one_in_that_graph_only(
     assert not np.array_equal(decoder_only, render({"speaker": a})) and not np.array_equal(decoder_only, every_graph_b)
 
 
+def test_a_voice_pitch_scale_multiplies_the_predicted_pitch_like_the_request_factor(
+    tiny: Synthesizer, registry: VoiceRegistry, chunk_maker: Callable[..., PhonemeChunk]
+) -> None:
+    chunk, speaker = chunk_maker(5), registry.get("placeholder").adapter["speaker"]
+    def render(adapter: dict[str, np.ndarray], pitch: float) -> bytes:
+        return np.concatenate(collect(tiny.render(chunk, adapter, 1.0, pitch))).tobytes()
+
+    scaled = render({"speaker": speaker, "pitch_scale": np.array([0.8], np.float32)}, 1.0)
+    assert scaled == render({"speaker": speaker}, 0.8)
+    assert scaled != render({"speaker": speaker}, 1.0)
+    # The request's factor applies on top of the voice's own.
+    assert render({"speaker": speaker, "pitch_scale": np.array([0.8], np.float32)}, 1.25) == render({"speaker": speaker}, 1.0)
+
+
 def test_chunk_over_the_bucket_raises_chunk_too_long(tiny: Synthesizer, registry: VoiceRegistry) -> None:
     ids = (5,) * (tiny.max_phonemes + 1)
     chunk = PhonemeChunk(ids, (-1,) * len(ids), ())

@@ -22,7 +22,7 @@ import numpy as np
 
 from .. import errors
 from ..text.units import PhonemeChunk
-from ..voices import GRAPH_ROLES, VoicePack, adapter_value
+from ..voices import GRAPH_ROLES, VoicePack, adapter_value, pitch_scale
 from .acoustic import Alignment, ChunkTooLong, Decoder, Encoder
 from .runtime import Backend, Graph
 from .vocoder import Vocoder
@@ -106,13 +106,15 @@ class Synthesizer:
                 np.copyto(buffer, value)
 
     def render(self, chunk: PhonemeChunk, speaker: Mapping[str, np.ndarray], rate: float = 1.0, pitch: float = 1.0) -> ChunkAudio:
-        """Encode ``chunk`` now and return its ChunkAudio; raise ChunkTooLong over the bucket."""
+        """Encode ``chunk`` now and return its ChunkAudio; raise ChunkTooLong over the bucket.
+
+        ``pitch`` is the request's factor, on top of the voice's own ``pitch_scale`` (``voices.VOICE_TENSORS``)."""
         if not (math.isfinite(rate) and rate > 0 and math.isfinite(pitch) and pitch > 0):
             raise errors.InvalidOption(f"rate and pitch must be positive numbers, got {rate!r}, {pitch!r}")
         if len(chunk.ids) > self.max_phonemes:
             raise ChunkTooLong(f"a chunk of {len(chunk.ids)} phonemes exceeds the voice's bucket of {self.max_phonemes}")
         self._set_speaker(speaker)
-        alignment = self._encoder.run(chunk.ids, rate, pitch)
+        alignment = self._encoder.run(chunk.ids, rate, pitch * pitch_scale(speaker))
         return ChunkAudio(self, alignment, self._word_samples(chunk, alignment), speaker)
 
     def _word_samples(self, chunk: PhonemeChunk, alignment: Alignment) -> tuple[int, ...]:
