@@ -60,6 +60,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--rhythm", choices=("base", "clone"), default="base",
                     help="base: the encoder (durations, pitch) keeps the base voice's vector and the decoder gets a "
                          "timbre vector (clearer); clone: one vector for every graph")
+    ap.add_argument("--pitch", choices=("match", "base"), default="match",
+                    help="with --rhythm base: speak at the recordings' pitch level (match: the adapter gets a pitch_scale) "
+                         "or at the base voice's (base)")
     ap.add_argument("--free-vectors", action="store_true",
                     help="let the vectors leave the span of the base speakers' rows (by default they stay in it, "
                          "so a clone fitted on one tier also speaks on the others)")
@@ -105,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         consent=clone.Consent(*consent_fields) if all(consent_fields) else None, key=args.key,
         transcribe=args.transcribe,
         fit=clone.FitSettings(steps=args.steps, lr=args.lr, max_minutes=args.max_minutes, init=args.init,
-                              stop_on=args.stop_on, pull=args.pull, rhythm=args.rhythm,
+                              stop_on=args.stop_on, pull=args.pull, rhythm=args.rhythm, pitch=args.pitch,
                               span=not args.free_vectors),
         report=report, base_speaker=args.base_speaker, threads=args.threads,
         progress=not args.no_progress and sys.stderr.isatty(), created=args.created)

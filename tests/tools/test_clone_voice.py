@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -26,6 +27,7 @@ from voice.aligner import Aligner, AlignerConfig  # noqa: E402
 from voice.vocoder import TIERS, Vocoder  # noqa: E402
 
 SPEAKERS = ["joe", "other"]
+BASE_HZ = 120.0
 TEXTS = ["hello there", "this is a test", "the cat sat on the mat", "good morning to you", "we like green apples"]
 
 
@@ -74,6 +76,9 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
                     t.copy_(torch.rand(t.shape, generator=gen) + 0.5)
                 elif name.endswith(("film.weight", "film.bias", "fc2.weight")):
                     t.copy_(torch.randn(t.shape, generator=gen) * 0.1)
+    with torch.no_grad():  # the base voice predicts about 120 Hz on every phoneme: the pitch match has a known answer
+        acoustic.pitch.out.weight.mul_(1e-4)  # not exactly constant, which the pack's INT8 check could not correlate
+        acoustic.pitch.out.bias.fill_(BASE_HZ / 100.0)
     paths = {"acoustic": root / "acoustic.pt", "vocoder": root / "vocoder.pt", "aligner": root / "aligner.pt"}
     torch.save({"config": acoustic.cfg.to_dict(), "speakers": SPEAKERS, "model": acoustic.state_dict()}, paths["acoustic"])
     torch.save({"config": vocoder.cfg.to_dict(), "model": vocoder.state_dict(), "speakers": SPEAKERS,
@@ -102,13 +107,14 @@ def cloned(base: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> d
 def test_the_adapter_keeps_the_base_rhythm_and_fits_a_timbre_vector(cloned: dict[str, Any], base: dict[str, Path]) -> None:
     with np.load(cloned["out"] / "test-voice.npz", allow_pickle=False) as z:
         arrays = {k: z[k] for k in z.files}
-    assert sorted(arrays) == ["decoder.speaker", "encoder.speaker", "speaker"]
-    assert all(a.dtype == np.float32 and a.shape == (1, 64) and np.all(np.isfinite(a)) for a in arrays.values())
+    assert sorted(arrays) == ["decoder.speaker", "encoder.speaker", "pitch_scale", "speaker"]
+    vectors = [arrays[k] for k in ("decoder.speaker", "encoder.speaker", "speaker")]
+    assert all(a.dtype == np.float32 and a.shape == (1, 64) and np.all(np.isfinite(a)) for a in vectors)
     table = torch.load(base["acoustic"], weights_only=True)["model"]["speakers.weight"].numpy()
     np.testing.assert_array_equal(arrays["encoder.speaker"][0], table[SPEAKERS.index("joe")])  # the base voice's rhythm
     assert not np.array_equal(arrays["decoder.speaker"], arrays["speaker"])
     report = cloned["report"]
-    assert report["adapter"]["params"] == 192 and report["adapter"]["fraction_of_base"] < 0.005
+    assert report["adapter"]["params"] == 3 * 64 + 1 and report["adapter"]["fraction_of_base"] < 0.005
     assert report["timbre"]["best_valid"]["mel"] < report["timbre"]["initial_valid"]["mel"]
     assert "`decoder.speaker` float32 [1, 64]" in (cloned["out"] / "test-voice-report.md").read_text()
 
@@ -127,6 +133,41 @@ def test_vectors_stay_in_the_span_of_the_base_speakers_unless_freed(base: dict[s
             vectors = [z[k][0].astype(np.float64) for k in ("speaker", "decoder.speaker")]
         outside[label] = max(float(np.linalg.norm((v - mean) - (v - mean) @ basis.T @ basis)) for v in vectors)
     assert outside["span"] < 1e-5 < 1e-2 < outside["free"], outside
+
+
+def test_the_clone_speaks_at_the_pitch_level_of_its_recordings(cloned: dict[str, Any], base: dict[str, Path],
+                                                              tmp_path: Path) -> None:
+    # The takes hum at 150–190 Hz with ±10 % vibrato; the base voice predicts 120 Hz everywhere.
+    pitch = cloned["report"]["pitch"]
+    assert 150.0 <= pitch["recordings_hz"] <= 190.0
+    assert pitch["scale"] == pytest.approx(pitch["recordings_hz"] / BASE_HZ, rel=1e-2)
+    with np.load(cloned["out"] / "test-voice.npz", allow_pickle=False) as z:
+        assert z["pitch_scale"].dtype == np.float32 and float(z["pitch_scale"][0]) == pytest.approx(pitch["scale"])
+    assert "`pitch_scale`" in (cloned["out"] / "test-voice-report.md").read_text()
+    out = tmp_path / "out"
+    assert clone_voice.main(_args(base, _write_recordings(tmp_path / "rec"), out, "--no-report", "--pitch", "base")) == 0
+    with np.load(out / "test-voice.npz", allow_pickle=False) as z:
+        assert "pitch_scale" not in z.files
+    assert json.loads((out / "test-voice-report.json").read_text())["pitch"] is None
+
+
+def test_the_pitch_match_is_clipped_to_the_runtime_range_and_needs_enough_voice(base: dict[str, Path]) -> None:
+    from voice.acoustic import load_checkpoint
+
+    model, _, _ = load_checkpoint(base["acoustic"])
+    row = clone.speaker_table(model)[0]
+    clips = []
+    for i, text in enumerate(TEXTS):
+        words, ids = clone.TextFrontend()(text, "test")
+        audio = _speech(1.4 + 0.2 * i, 300.0, 22050, i)  # 300 Hz: over twice the base voice's 120 Hz
+        clip = clone.make_clip(f"c{i}", " ".join(words), ids, audio.astype(np.float32))
+        frames = clip.mel.shape[0]
+        clip.durations = np.diff(np.linspace(0, frames, ids.size + 1).round().astype(np.int64))
+        clips.append(clip)
+    scale, hz = clone.match_pitch(model, row, clips)
+    assert scale == clone.PITCH_SCALE_RANGE[1] and hz > 250.0
+    unvoiced = [dataclasses.replace(c, f0=np.zeros_like(c.f0)) for c in clips]
+    assert clone.match_pitch(model, row, unvoiced) is None
 
 
 def test_rhythm_clone_makes_one_vector_for_every_graph(base: dict[str, Path], tmp_path: Path) -> None:
@@ -334,7 +375,7 @@ def test_a_signed_bundle_installs_on_the_base_pack(base: dict[str, Path], tmp_pa
                              {pack.manifest.pack_id: pack})
     manifest = verified.manifest
     with np.load(out / "test-voice.npz") as z:
-        assert sorted(verified.adapter) == sorted(z.files) == ["decoder.speaker", "encoder.speaker", "speaker"]
+        assert sorted(verified.adapter) == sorted(z.files) == ["decoder.speaker", "encoder.speaker", "pitch_scale", "speaker"]
         assert all(np.array_equal(verified.adapter[k], z[k]) for k in z.files)
     assert manifest.voice_id == "test-voice" and manifest.base.compatibility == pack.manifest.compatibility_hash()
     assert manifest.speaker.provenance.recordings == 5 and manifest.speaker.consent.given_by == "Test Speaker"

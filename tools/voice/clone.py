@@ -11,8 +11,9 @@ aligner's durations) → :func:`split_long` (files over ``MAX_CLIP_SECONDS`` cut
 word break, then re-extracted and re-aligned) → :func:`fit_speaker` (gradient descent on the speaker
 vector alone through the frozen acoustic model, with ``voice.acoustic.losses``, the mel L1 only over the
 bins under each clip's band edge; held-out clips stop it early) → :func:`fit_timbre` (a second vector
-for the decoder alone, fitted with the encoder hearing the base voice) → adapter ``{"speaker",
-"encoder.speaker", "decoder.speaker": float32 [1, 64]}`` → :func:`evaluate_clone` (float torch synthesis
+for the decoder alone, fitted with the encoder hearing the base voice) → :func:`match_pitch` (the base
+voice's predicted F0 moved to the recordings' level) → adapter ``{"speaker", "encoder.speaker",
+"decoder.speaker": float32 [1, 64], "pitch_scale": float32 [1]}`` → :func:`evaluate_clone` (float torch synthesis
 of held-out texts with the clone and the base voice; speaker similarity, Whisper WER and MCD from
 ``workbench.metrics``; a spectrogram PNG).
 
@@ -52,12 +53,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from myna.inference.acoustic import MAX_FRAMES_PER_PHONEME
-from myna.voices import adapter_value
+from myna.voices import PITCH_SCALE_RANGE, adapter_value, pitch_scale
 from myna.text.phonemes import BOS, CURRENT, EOS
 from torch import nn
 from workbench import metrics
 
-from .acoustic import AcousticModel, Example, collate, losses, make_example, speaker_table
+from .acoustic import PITCH_UNIT_HZ, AcousticModel, Example, collate, losses, make_example, speaker_table
 from .aligner import BREAK_IDS, Aligner, beta_binomial_log_prior, mas, normalise_mel
 from .audio import AUDIO, log_mel, mel_band_edges, stft_magnitude
 from .features import FeatureError, encode_phonemes, frame_energy, loudness_gain, world_f0
@@ -66,7 +67,7 @@ from .vocoder import Vocoder, synthesize as vocoder_synthesize
 _LOGGER = logging.getLogger(__name__)
 
 TOOL = "clone_voice.py"
-VERSION = "0.2"
+VERSION = "0.3"
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus")
 MAX_CLIP_SECONDS = 12.0
 """Longer recordings are split at pauses (training batches and the aligner's prior both prefer short clips)."""
@@ -91,6 +92,8 @@ BAND_GONE_DB = -50.0
 BAND_TRANSITION_HZ = 1000.0
 """... and this much under that edge is the codec's or resampler's roll-off: the fit ignores the mel bins up there."""
 TRANSCRIPT_FILES = ("metadata.csv", "transcripts.tsv", "transcription")
+PITCH_MATCH_MIN_FRAMES = 200
+"""Voiced frames (about 2.3 s) needed before the recordings' pitch level is trusted over the base voice's."""
 
 
 class CloneError(ValueError):
@@ -547,6 +550,9 @@ class FitSettings:
     rhythm: str = "base"
     """``base``: the encoder keeps the base voice's vector and the decoder gets its own, fitted for timbre
     (:func:`fit_timbre`); ``clone``: one vector for every graph."""
+    pitch: str = "match"
+    """With ``rhythm`` ``base``: ``match`` gives the adapter a ``pitch_scale`` (:func:`match_pitch`) that moves
+    the base voice's predicted F0 to the recordings' level; ``base`` keeps the base voice's pitch."""
 
 
 @dataclass
@@ -660,6 +666,35 @@ def fit_timbre(model: AcousticModel, table: np.ndarray, encoder_row: np.ndarray,
         del model.encode  # back to the class's method
 
 
+@torch.no_grad()
+def match_pitch(model: AcousticModel, encoder_row: np.ndarray, clips: Sequence[Clip]) -> tuple[float, float] | None:
+    """(pitch scale, the recordings' mean F0 in Hz): the factor that moves the F0 the encoder predicts with
+    ``encoder_row`` to the F0 the clips were spoken at; None with under ``PITCH_MATCH_MIN_FRAMES`` voiced frames.
+
+    Why: :func:`fit_timbre` fits the decoder's vector on the recordings' own pitch (teacher-forced), but on
+    a device the decoder hears the base voice's predicted pitch.  Left unmatched, a reader who speaks lower
+    than the base voice gets a timbre driven at a pitch it was never fitted at, and Whisper mishears more
+    of its words (``docs/voice-cloning.md``).  The scale is the frame-weighted geometric mean of target over
+    predicted F0 on the phonemes voiced in both, clipped to ``PITCH_SCALE_RANGE``."""
+    _freeze(model)
+    batch = _batch(clips, model)
+    row = torch.as_tensor(np.asarray(encoder_row, np.float32)).reshape(1, -1).expand(len(clips), -1)
+    predicted = model.encode(batch.ids, row).pitch.numpy().astype(np.float64)
+    target = batch.pitch.numpy().astype(np.float64)
+    frames = np.zeros_like(target)
+    for i, clip in enumerate(clips):
+        assert clip.durations is not None
+        frames[i, : clip.durations.size] = clip.durations
+    # Pitch is in 100 Hz units; under 40 Hz is no voice, only an unvoiced phoneme's near-zero prediction.
+    voiced = (target > 0.4) & (predicted > 0.4) & (frames > 0)
+    if frames[voiced].sum() < PITCH_MATCH_MIN_FRAMES:
+        return None
+    w = frames[voiced]
+    log_ratio = float(np.sum(w * (np.log(target[voiced]) - np.log(predicted[voiced]))) / w.sum())
+    mean_hz = float(np.exp(np.sum(w * np.log(target[voiced])) / w.sum()) * PITCH_UNIT_HZ)
+    return float(np.clip(np.exp(log_ratio), *PITCH_SCALE_RANGE)), mean_hz
+
+
 def _freeze(model: AcousticModel) -> None:
     model.eval()
     for p in model.parameters():
@@ -761,7 +796,7 @@ class FloatVoice:
             dur[:] = 1
         index = torch.from_numpy(np.repeat(np.arange(dur.size), dur))
         frames = enc.hidden[0, index][None]
-        pitch = enc.pitch[0, index][None, :, None]
+        pitch = enc.pitch[0, index][None, :, None] * pitch_scale(adapter)  # as the runtime's encoder stage does
         c = self.acoustic.cfg.decoder_context
         mel = self.acoustic.decode(F.pad(frames, (0, 0, c, c)), F.pad(pitch, (0, 0, c, c)), _row(adapter, "decoder"))
         return mel[0, c : c + index.numel()].numpy()
@@ -973,6 +1008,10 @@ def markdown(report: Mapping[str, Any], png_name: str | None) -> str:
         lines += [f"Rhythm and pronunciation come from the base voice `{report['base']['baseline_speaker']}`: the "
                   "encoder (durations, pitch, energy) gets its vector (`encoder.speaker`), the decoder a vector fitted "
                   "for timbre under that rhythm (`decoder.speaker`), the vocoder the whole-model vector (`speaker`).", ""]
+    if report.get("pitch"):
+        lines += [f"Pitch: the recordings average {report['pitch']['recordings_hz']:.0f} Hz, so the adapter's `pitch_scale` "
+                  f"({report['pitch']['scale']:.3f}) moves the base voice's predicted F0 to that level; the timbre "
+                  "vector was fitted at the recordings' own pitch.", ""]
     if fit["settings"].get("span"):
         lines += [f"The fitted vectors stay in the affine span of the base model's {len(report['base']['speakers'])} speaker "
                   "rows (their coefficients are fitted): every tier learnt those directions.", ""]
@@ -1214,6 +1253,7 @@ def clone_voice(job: CloneJob) -> dict[str, Any]:
     acoustic_params = count_params(model) - model.speakers.weight.numel() + table.size  # the base model's own count
     adapter = {"speaker": fit.speaker.reshape(1, -1).astype(np.float32)}
     timbre = None
+    pitch_match: dict[str, float] | None = None
     if job.fit.rhythm == "base":
         base_row = table[names.index(base_speaker)].astype(np.float32)
         left = replace(job.fit, max_minutes=max(0.5, job.fit.max_minutes - fit.seconds / 60))  # one time budget for both stages
@@ -1222,6 +1262,18 @@ def clone_voice(job: CloneJob) -> dict[str, Any]:
         _say(f"timbre fitted with the encoder hearing {base_speaker}: held-out mel {timbre.initial_valid['mel']:.4f} → "
              f"{timbre.best_valid['mel']:.4f} (step {timbre.best_step} of {timbre.steps}, {timbre.stopped}, {timbre.seconds:.1f} s)")
         adapter |= {"encoder.speaker": base_row.reshape(1, -1), "decoder.speaker": timbre.speaker.reshape(1, -1)}
+        if job.fit.pitch == "match":
+            matched = match_pitch(model, base_row, clips)
+            if matched is None:
+                warn_lines.append(f"too little voiced speech to match the pitch level; the clone speaks at {base_speaker}'s")
+                _say(f"warning: {warn_lines[-1]}")
+            else:
+                pitch_match = {"scale": matched[0], "recordings_hz": matched[1]}
+                adapter["pitch_scale"] = np.array([matched[0]], np.float32)
+                _say(f"pitch: the recordings average {matched[1]:.0f} Hz; the clone speaks at {matched[0]:.3f} × "
+                     f"{base_speaker}'s predicted pitch")
+        elif job.fit.pitch != "base":
+            raise CloneError(f"unknown pitch {job.fit.pitch!r} (match, base)")
     elif job.fit.rhythm != "clone":
         raise CloneError(f"unknown rhythm {job.fit.rhythm!r} (base, clone)")
     if not all(np.all(np.isfinite(a)) for a in adapter.values()):
@@ -1253,6 +1305,7 @@ def clone_voice(job: CloneJob) -> dict[str, Any]:
                     "table_norm_mean": float(np.linalg.norm(table, axis=1).mean())},
         "fit": {"settings": asdict(job.fit), **{k: v for k, v in vars(fit).items() if k != "speaker"}},
         "timbre": None if timbre is None else {k: v for k, v in vars(timbre).items() if k != "speaker"},
+        "pitch": pitch_match,
         "timings_s": timings,
     }
 

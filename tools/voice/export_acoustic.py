@@ -223,8 +223,12 @@ def graph_entry(path: Path, inputs: Sequence[tuple[str, str, Sequence[int]]],
             "inputs": tensors(inputs), "outputs": tensors(outputs)}
 
 
-def _corr(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.corrcoef(np.ravel(a), np.ravel(b))[0, 1])
+def _corr(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Pearson correlation; None where a side does not vary (a head whose INT8 output sits on one grid step)."""
+    a, b = np.ravel(a).astype(np.float64), np.ravel(b).astype(np.float64)
+    if a.std() == 0 or b.std() == 0:
+        return None
+    return float(np.corrcoef(a, b)[0, 1])
 
 
 def int8_check(model: AcousticModel, ckpt_speakers: Sequence[str], features: Path, entries: dict[str, Any],
