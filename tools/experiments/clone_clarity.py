@@ -1,6 +1,6 @@
 """Experiment: can a clone keep its likeness and speak as clearly as the base voice? (development sentences only)
 
-    python tools/experiments/clone_clarity.py --out out/eval/clarity --variant span hull half kfold \
+    python tools/experiments/clone_clarity.py --out out/eval/clarity --variant span hull half kfold runtime runtime-energy \
         -- --recordings /usr/share/pocketsphinx/test/data/librivox --voice-id librivox-reader \
            --acoustic out/acoustic-small-ft/best.pt --vocoder out/vocoder-gta/small/final.pt \
            --aligner out/aligner/best.pt --base-pack models/myna-en --threads 1
@@ -19,7 +19,9 @@ The arguments after ``--`` go to ``clone_voice.py``.  Variants of the decoder (t
 - ``hull``: the vectors kept inside the rows' convex hull (softmax weights: a mix, never past a row);
 - ``half``: the ``span`` fit moved half-way back to the base voice's row;
 - ``kfold``: the mean of one fit per held-out clip;
-- ``fullband``: the ``span`` fit on every mel bin, even those above the recordings' band edge.
+- ``fullband``: the ``span`` fit on every mel bin, even those above the recordings' band edge;
+- ``runtime``: the timbre fitted under the base voice's predicted energy and pitch (times the pitch
+  scale), as a device's decoder hears them, instead of the recordings' own; ``runtime-energy``: energy only.
 
 Each adapter speaks ``dev.txt`` (20 prompts and 20 prose lines of the joe corpus, none from
 ``../shared/eval/sentences.txt``) through the device runtime with ``evaluate.py`` (Whisper WER, resemblyzer
@@ -103,6 +105,37 @@ def variant(name: str, argv: Sequence[str], out: Path, voice_id: str, base_row: 
             adapter = fit(argv, out / "fullband", voice_id)
         finally:
             clone.BAND_GONE_DB, clone.native_band = saved
+    elif name in ("runtime", "runtime-energy"):
+        # The timbre fitted under what the decoder hears on a device: the base voice's predicted energy
+        # (and, for ``runtime``, its predicted pitch times the pitch scale) instead of the recordings' own.
+        saved_fit, saved_batch = clone.fit_timbre, clone._batch
+
+        def fit_timbre(model: Any, table: Any, encoder_row: Any, start: Any, train: Any, held: Any, *rest: Any, **kw: Any) -> Any:
+            matched = clone.match_pitch(model, encoder_row, [*train, *held])
+            scale = matched[0] if matched else 1.0
+            row = torch.as_tensor(np.asarray(encoder_row, np.float32)).reshape(1, -1)
+
+            def batch(clips: Sequence[Any], m: Any) -> Any:
+                b = saved_batch(clips, m)
+                with torch.no_grad():
+                    enc = clone.AcousticModel.encode(m, b.ids, row.expand(len(clips), -1))
+                mask = b.id_mask.squeeze(-1)
+                swap = {"energy": enc.energy * mask}
+                if name == "runtime":
+                    swap["pitch"] = enc.pitch * scale * mask
+                return b._replace(**swap)
+
+            clone._batch = batch  # type: ignore[assignment]
+            try:
+                return saved_fit(model, table, encoder_row, start, train, held, *rest, **kw)
+            finally:
+                clone._batch = saved_batch  # type: ignore[assignment]
+
+        clone.fit_timbre = fit_timbre  # type: ignore[assignment]
+        try:
+            adapter = fit(argv, out / name, voice_id)
+        finally:
+            clone.fit_timbre = saved_fit  # type: ignore[assignment]
     elif name == "hull":
         # _descend builds ``_SpanRow(*table_span(table), start)``: with these two swapped it builds a HullRow.
         saved = clone.table_span, clone._SpanRow
