@@ -293,6 +293,18 @@ def test_a_pack_from_another_model_is_refused() -> None:
         clone._pack_rows(SimpleNamespace(adapters={"x": {"speaker": table[:1] + 1}}), table, SPEAKERS)
 
 
+@pytest.mark.parametrize(("setting", "expected"), [({"rhythm": "mixed"}, "unknown rhythm"),
+                                                  ({"pitch": "higher"}, "unknown pitch")])
+def test_unknown_fit_settings_are_refused_before_any_work(setting: dict[str, str], expected: str, tmp_path: Path) -> None:
+    # Nothing exists at these paths: the settings are checked before a model or a recording is read.
+    missing = tmp_path / "missing"
+    job = clone.CloneJob(missing, missing, missing, missing, tmp_path / "out", "test-voice", "Test",
+                         fit=clone.FitSettings(**setting))  # type: ignore[arg-type]
+    with pytest.raises(clone.CloneError, match=expected):
+        clone.clone_voice(job)
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_signed_bundle_needs_a_pack_and_consent(base: dict[str, Path], tmp_path: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     recordings = _write_recordings(tmp_path / "rec")

@@ -1159,6 +1159,10 @@ def clone_voice(job: CloneJob) -> dict[str, Any]:
     t_start = time.time()
     if not VOICE_ID_PATTERN.fullmatch(job.voice_id):
         raise CloneError(f"voice id {job.voice_id!r}: lowercase letters, digits and inner hyphens, at most 64")
+    if job.fit.rhythm not in ("base", "clone"):
+        raise CloneError(f"unknown rhythm {job.fit.rhythm!r} (base, clone)")
+    if job.fit.pitch not in ("match", "base"):
+        raise CloneError(f"unknown pitch {job.fit.pitch!r} (match, base)")
     if job.key is not None and (job.base_pack is None or job.consent is None):
         raise CloneError("a signed bundle needs --base-pack and the speaker's consent (--consent-by, --consent-date, --consent-statement)")
     timings: dict[str, float] = {}
@@ -1272,10 +1276,6 @@ def clone_voice(job: CloneJob) -> dict[str, Any]:
                 adapter["pitch_scale"] = np.array([matched[0]], np.float32)
                 _say(f"pitch: the recordings average {matched[1]:.0f} Hz; the clone speaks at {matched[0]:.3f} × "
                      f"{base_speaker}'s predicted pitch")
-        elif job.fit.pitch != "base":
-            raise CloneError(f"unknown pitch {job.fit.pitch!r} (match, base)")
-    elif job.fit.rhythm != "clone":
-        raise CloneError(f"unknown rhythm {job.fit.rhythm!r} (base, clone)")
     if not all(np.all(np.isfinite(a)) for a in adapter.values()):
         raise CloneError("a fitted speaker vector is not finite; the recordings or the base model are unusable")
     adapter_path = job.out / f"{job.voice_id}.npz"
