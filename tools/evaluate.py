@@ -215,13 +215,17 @@ class _AdapterCatalog:
         return dataclasses.replace(bound, speaker=self._adapter)
 
 
-def myna_renderer(voice: str, tier: str, threads: int, voice_dirs: Sequence[Path], adapter: Path | None) -> Render:
-    """A Myna voice through the device runtime: SynthCatalog → Engine → WavSink, one WAV per sentence."""
+def myna_renderer(voice: str, tier: str, threads: int, voice_dirs: Sequence[Path], adapter: Path | None,
+                  rate: float = 1.0, pitch: float = 1.0) -> Render:
+    """A Myna voice through the device runtime: SynthCatalog → Engine → WavSink, one WAV per sentence.
+
+    ``rate`` and ``pitch`` are the Speak request's options, checked as the daemon checks them."""
     from myna.audio.wav import WavSink
     from myna.catalog import SynthCatalog, packaged_voice_dir
     from myna.config import SpeakOptions
     from myna.engine import Engine, EngineLimits, EventKind, JobEvent, Outcome
 
+    options = SpeakOptions.from_dict({"voice": voice, "rate": rate, "pitch": pitch})
     dirs = list(voice_dirs) or [packaged_voice_dir()]
     catalog: Any = SynthCatalog.from_dirs(dirs, tier=tier, threads=threads, default_voice=voice)
     if adapter is not None:
@@ -247,7 +251,7 @@ def myna_renderer(voice: str, tier: str, threads: int, voice_dirs: Sequence[Path
             engine.subscribe(on_event)
             engine.start()
             try:
-                job = engine.speak(text, SpeakOptions(voice=voice))
+                job = engine.speak(text, options)
                 with done:
                     if not done.wait_for(lambda: job in finished, timeout=300):
                         raise TimeoutError("synthesis took over 300 s")
@@ -507,6 +511,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     which.add_argument("--system", choices=SYSTEMS, help="render with the Piper teacher or espeak-ng")
     p.add_argument("--tier", default="base", help="model tier for --myna-voice (default base; smaller if the pack lacks it)")
     p.add_argument("--adapter", type=Path, metavar="FILE", help="speaker adapter .npz replacing the voice's own (--myna-voice)")
+    p.add_argument("--rate", type=float, default=1.0, help="--myna-voice: the Speak request's rate (0.25–4)")
+    p.add_argument("--pitch", type=float, default=1.0, help="--myna-voice: the Speak request's pitch factor (0.5–2)")
     p.add_argument("--voices", type=Path, action="append", default=[], metavar="DIR", help="voice pack dir(s) for --myna-voice (default: shipped models/)")
     p.add_argument("--noise-scale", type=float, help="piper-joe: VITS noise_scale (default: the teacher's)")
     p.add_argument("--noise-w", type=float, help="piper-joe: duration noise noise_w (default: the teacher's)")
@@ -526,6 +532,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.adapter is not None and args.myna_voice is None:
         p.error("--adapter needs --myna-voice")
+    if (args.rate, args.pitch) != (1.0, 1.0):
+        from myna.config import SpeakOptions
+        from myna.errors import InvalidOption
+
+        if args.myna_voice is None:
+            p.error("--rate/--pitch need --myna-voice")
+        try:
+            SpeakOptions.from_dict({"rate": args.rate, "pitch": args.pitch})
+        except InvalidOption as exc:
+            p.error(str(exc))
     if (args.noise_scale is not None or args.noise_w is not None) and args.system != "piper-joe":
         p.error("--noise-scale/--noise-w apply to --system piper-joe")
     return args
@@ -535,7 +551,8 @@ def system_label(args: argparse.Namespace) -> str:
     """Human-readable name of the system under test."""
     if args.myna_voice:
         packs = f" from {', '.join(map(str, args.voices))}" if args.voices else ""
-        return f"myna:{args.myna_voice}@{args.tier}" + (f"+{args.adapter.name}" if args.adapter else "") + packs
+        request = "".join(f" {k} {v:g}" for k, v in (("rate", args.rate), ("pitch", args.pitch)) if v != 1.0)
+        return f"myna:{args.myna_voice}@{args.tier}" + (f"+{args.adapter.name}" if args.adapter else "") + request + packs
     if args.wavs:
         return f"wavs:{args.wavs}"
     extra = ""
@@ -564,7 +581,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     name = args.name or (args.system or (f"myna-{args.myna_voice}" if args.myna_voice else args.wavs.name))
     sentences = read_sentences(args.sentences)[: args.limit]
     if args.myna_voice:
-        render = myna_renderer(args.myna_voice, args.tier, args.threads, args.voices, args.adapter)
+        render = myna_renderer(args.myna_voice, args.tier, args.threads, args.voices, args.adapter, args.rate, args.pitch)
     elif args.wavs:
         render = folder_renderer(args.wavs)
     elif args.system == "espeak-ng":

@@ -112,6 +112,23 @@ def test_myna_voice_from_a_named_pack_folder(tmp_path: Path) -> None:
     assert report["setup"]["system"] == f"myna:placeholder@tiny from {pack}"
 
 
+def test_myna_voice_at_a_requested_rate_and_pitch(tmp_path: Path) -> None:
+    sentences = _sentences(tmp_path, ["Turn left at the next light."])
+    lengths = {}
+    for label, extra in (("plain", []), ("slow", ["--rate", "0.5", "--pitch", "0.8"])):
+        out = tmp_path / label
+        assert evaluate.main(["--myna-voice", "placeholder", "--tier", "tiny", "--sentences", str(sentences), "--out", str(out),
+                              "--save-wavs", str(out / "wavs"), "--render-only", "--plot", "0", *extra]) == 0
+        lengths[label] = len(soundfile.read(str(out / "wavs" / "001.wav"))[0])
+    assert 1.8 * lengths["plain"] < lengths["slow"] < 2.2 * lengths["plain"]
+    report = json.loads((tmp_path / "slow" / "myna-placeholder.json").read_text())
+    assert report["setup"]["system"] == "myna:placeholder@tiny rate 0.5 pitch 0.8"
+    with pytest.raises(SystemExit):
+        evaluate.parse_args(["--myna-voice", "placeholder", "--pitch", "3", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit):
+        evaluate.parse_args(["--wavs", str(tmp_path), "--rate", "2", "--out", str(tmp_path)])
+
+
 def test_adapter_replaces_the_voice_speaker(tmp_path: Path, placeholder_catalog: object) -> None:
     speaker = placeholder_catalog.bind("placeholder").speaker  # type: ignore[attr-defined]
     adapter = tmp_path / "other.npz"
