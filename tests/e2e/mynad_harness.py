@@ -37,6 +37,8 @@ SAMPLE_RATE = 22050  # the placeholder pack's rate (models/placeholder/manifest.
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 5.0
 CALL_TIMEOUT = 15.0
+TOOLS = REPO / "tools"
+TEXT = "Turn left in 300 meters."
 
 QUEUE_MAX_OVERRIDE = 2
 """queue_max of the second daemon's overridden generic-x86_64 profile."""
@@ -366,3 +368,74 @@ def stop_daemon(daemon: Daemon) -> None:
     assert rc == 0, f"mynad exited with {rc} on SIGTERM:\n{daemon.stderr_text()}"
     assert not daemon.socket_path.exists(), "mynad left its socket behind"
     assert "Traceback" not in daemon.stderr_text(), f"mynad logged a traceback:\n{daemon.stderr_text()}"
+
+
+def tool(name: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``python tools/NAME.py ARGS``."""
+    return run([sys.executable, str(TOOLS / f"{name}.py"), *args], timeout=60, env=env)
+
+
+class VoiceDevice:
+    """The daemon under test and the workstation files around it."""
+
+    def __init__(self, folder: Path, bus: PrivateBus, voice_dirs: Sequence[Path] = (REPO / "models" / "placeholder",)) -> None:
+        """Files under ``folder``; the daemon loads the packs in ``voice_dirs`` (default: the placeholder)."""
+        self.folder = folder
+        self.bus = bus
+        self.store = folder / "store"
+        self.incoming = folder / "incoming"
+        self.trusted = folder / "trusted"
+        for path in (self.store, self.incoming, self.trusted):
+            path.mkdir()
+        self.config = folder / "mynad.yaml"
+        self.config.write_text(
+            "voice_dirs:\n" + "".join(f"  - {d}\n" for d in voice_dirs) +
+            f"voice_store_dir: {self.store}\ntrusted_keys_dir: {self.trusted}\n",
+            encoding="utf-8",
+        )
+        self.daemon = make_daemon(folder / "d", bus.address, "voices")
+        self.monitor: SignalMonitor | None = None
+
+    def start(self) -> None:
+        self.daemon.start("--config", str(self.config), "--sink", f"alsa:{PCM_NAME}")
+        self.monitor = SignalMonitor(self.bus.address)
+
+    def stop(self) -> None:
+        if self.monitor is not None:
+            self.monitor.close()
+            self.monitor = None
+        if self.daemon.proc is not None and self.daemon.proc.returncode is None:
+            stop_daemon(self.daemon)
+
+    def env(self) -> dict[str, str]:
+        """The environment push_voice sees: the private bus as the session bus."""
+        return {**os.environ, "DBUS_SESSION_BUS_ADDRESS": self.bus.address}
+
+    def push(self, bundle: Path, *args: str) -> subprocess.CompletedProcess[str]:
+        """``push_voice.py BUNDLE --bus session ARGS``."""
+        return tool("push_voice", str(bundle), "--bus", "session", *args, env=self.env())
+
+    def voices(self) -> list[str]:
+        result = self.daemon.busctl("ListVoices")
+        assert result.returncode == 0, result.stderr
+        return re.findall(r'"([^"]*)" "[^"]*" "[^"]*"', result.stdout)
+
+    def say(self, voice: str, fresh: bool = False) -> np.ndarray:
+        """Speak TEXT with ``voice`` on an idle daemon; return the samples that reached the file PCM.
+
+        ``fresh``: the first job of a restarted daemon, whose file PCM starts the raw file anew.
+        """
+        assert self.monitor is not None
+        self.daemon.wait_idle()
+        start = 0 if fresh else len(self.daemon.raw_samples())
+        job = self.daemon.speak(TEXT, "voice", "s", voice)
+        assert self.monitor.wait("JobFinished", job).args == (job, "done")
+        self.daemon.wait_idle()
+        return self.daemon.raw_samples()[start:]
+
+    def gdbus_error(self, method: str, arg: str) -> tuple[str, str]:
+        result = self.daemon.gdbus_call(method, arg)
+        assert result.returncode != 0, result.stdout
+        match = re.search(r"GDBus\.Error:([\w.]+): (.*)", result.stderr)
+        assert match, result.stderr
+        return match.group(1), match.group(2)

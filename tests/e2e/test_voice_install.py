@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
 import shutil
 import stat
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -23,12 +21,10 @@ import numpy as np
 import pytest
 import soundfile
 
-from mynad_harness import PCM_NAME, REPO, SAMPLE_RATE, Daemon, PrivateBus, SignalMonitor, make_daemon, run, stop_daemon
+from mynad_harness import REPO, SAMPLE_RATE, TEXT, PrivateBus, VoiceDevice, run, tool
 from myna.api import const
 from myna.bundles import pack_bundle, unpack_bundle
 
-TOOLS = REPO / "tools"
-TEXT = "Turn left in 300 meters."
 ERROR = const.ERROR_PREFIX
 SPEAKER = {
     "consent": {"given_by": "Anna Example", "date": "2025-03-01", "statement": "I agree to my voice being used by this car."},
@@ -43,82 +39,12 @@ exec sh -c "$1"
 """
 
 
-def tool(name: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """``python tools/NAME.py ARGS``."""
-    return run([sys.executable, str(TOOLS / f"{name}.py"), *args], timeout=60, env=env)
-
-
-class Device:
-    """The daemon under test and the workstation files around it."""
-
-    def __init__(self, folder: Path, bus: PrivateBus) -> None:
-        self.folder = folder
-        self.bus = bus
-        self.store = folder / "store"
-        self.incoming = folder / "incoming"
-        self.trusted = folder / "trusted"
-        for path in (self.store, self.incoming, self.trusted):
-            path.mkdir()
-        self.config = folder / "mynad.yaml"
-        self.config.write_text(
-            f"voice_dirs:\n  - {REPO / 'models' / 'placeholder'}\n"
-            f"voice_store_dir: {self.store}\ntrusted_keys_dir: {self.trusted}\n",
-            encoding="utf-8",
-        )
-        self.daemon = make_daemon(folder / "d", bus.address, "voices")
-        self.monitor: SignalMonitor | None = None
-
-    def start(self) -> None:
-        self.daemon.start("--config", str(self.config), "--sink", f"alsa:{PCM_NAME}")
-        self.monitor = SignalMonitor(self.bus.address)
-
-    def stop(self) -> None:
-        if self.monitor is not None:
-            self.monitor.close()
-            self.monitor = None
-        if self.daemon.proc is not None and self.daemon.proc.returncode is None:
-            stop_daemon(self.daemon)
-
-    def env(self) -> dict[str, str]:
-        """The environment push_voice sees: the private bus as the session bus."""
-        return {**os.environ, "DBUS_SESSION_BUS_ADDRESS": self.bus.address}
-
-    def push(self, bundle: Path, *args: str) -> subprocess.CompletedProcess[str]:
-        """``push_voice.py BUNDLE --bus session ARGS``."""
-        return tool("push_voice", str(bundle), "--bus", "session", *args, env=self.env())
-
-    def voices(self) -> list[str]:
-        result = self.daemon.busctl("ListVoices")
-        assert result.returncode == 0, result.stderr
-        return re.findall(r'"([^"]*)" "[^"]*" "[^"]*"', result.stdout)
-
-    def say(self, voice: str, fresh: bool = False) -> np.ndarray:
-        """Speak TEXT with ``voice`` on an idle daemon; return the samples that reached the file PCM.
-
-        ``fresh``: the first job of a restarted daemon, whose file PCM starts the raw file anew.
-        """
-        assert self.monitor is not None
-        self.daemon.wait_idle()
-        start = 0 if fresh else len(self.daemon.raw_samples())
-        job = self.daemon.speak(TEXT, "voice", "s", voice)
-        assert self.monitor.wait("JobFinished", job).args == (job, "done")
-        self.daemon.wait_idle()
-        return self.daemon.raw_samples()[start:]
-
-    def gdbus_error(self, method: str, arg: str) -> tuple[str, str]:
-        result = self.daemon.gdbus_call(method, arg)
-        assert result.returncode != 0, result.stdout
-        match = re.search(r"GDBus\.Error:([\w.]+): (.*)", result.stderr)
-        assert match, result.stderr
-        return match.group(1), match.group(2)
-
-
 @pytest.fixture(scope="module")
-def device() -> Iterator[Device]:
+def device() -> Iterator[VoiceDevice]:
     """Keys, bundles and a running daemon that trusts the key."""
     folder = Path(tempfile.mkdtemp(prefix="myna-v-", dir="/tmp"))
     bus = PrivateBus()
-    dev = Device(folder, bus)
+    dev = VoiceDevice(folder, bus)
     try:
         result = tool("voice_keys", "generate", "--out", str(folder / "keys"), "--name", "vendor")
         assert result.returncode == 0, result.stderr
@@ -136,7 +62,7 @@ def device() -> Iterator[Device]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def make(dev: Device, voice_id: str, *extra: str, out: str | None = None) -> Path:
+def make(dev: VoiceDevice, voice_id: str, *extra: str, out: str | None = None) -> Path:
     """``make_bundle.py`` for the adapter ``<voice_id>.npz`` on the placeholder base."""
     path = dev.folder / (out or f"{voice_id}.mynavoice")
     result = tool(
@@ -148,7 +74,7 @@ def make(dev: Device, voice_id: str, *extra: str, out: str | None = None) -> Pat
     return path
 
 
-def test_push_to_local_installs_the_voice_and_it_speaks(device: Device) -> None:
+def test_push_to_local_installs_the_voice_and_it_speaks(device: VoiceDevice) -> None:
     base = device.say("placeholder")
     result = device.push(device.folder / "anna.mynavoice", "--to", "local")
     assert (result.returncode, result.stdout) == (0, "local: installed anna\n"), result.stderr
@@ -167,7 +93,7 @@ def test_push_to_local_installs_the_voice_and_it_speaks(device: Device) -> None:
     np.testing.assert_array_equal(played, expected)
 
 
-def test_pushing_again_is_an_idempotent_success(device: Device) -> None:
+def test_pushing_again_is_an_idempotent_success(device: VoiceDevice) -> None:
     installed = device.store / "anna.mynavoice"
     before = installed.stat()
     result = device.push(device.folder / "anna.mynavoice", "--to", "local")
@@ -177,7 +103,7 @@ def test_pushing_again_is_an_idempotent_success(device: Device) -> None:
     assert sorted(p.name for p in device.store.iterdir()) == ["anna.mynavoice"]
 
 
-def test_tampered_and_unsigned_bundles_are_refused_and_earlier_voices_still_speak(device: Device) -> None:
+def test_tampered_and_unsigned_bundles_are_refused_and_earlier_voices_still_speak(device: VoiceDevice) -> None:
     before = {voice: device.say(voice) for voice in ("anna", "placeholder")}
     bob = unpack_bundle((device.folder / "bob.mynavoice").read_bytes())
     anna = unpack_bundle((device.folder / "anna.mynavoice").read_bytes())
@@ -204,7 +130,7 @@ def test_tampered_and_unsigned_bundles_are_refused_and_earlier_voices_still_spea
     assert "Traceback" not in device.daemon.stderr_text()
 
 
-def test_push_over_ssh_and_one_line_per_target(device: Device) -> None:
+def test_push_over_ssh_and_one_line_per_target(device: VoiceDevice) -> None:
     fake_ssh = device.folder / "ssh"
     fake_ssh.write_text(FAKE_SSH)
     fake_ssh.chmod(fake_ssh.stat().st_mode | stat.S_IXUSR)
@@ -226,7 +152,7 @@ def test_push_over_ssh_and_one_line_per_target(device: Device) -> None:
         assert second.startswith("nobody@127.0.0.1: failed: ssh: connect to host 127.0.0.1 port 1")
 
 
-def test_remove_voice(device: Device) -> None:
+def test_remove_voice(device: VoiceDevice) -> None:
     result = device.daemon.busctl("RemoveVoice", "s", "anna")
     assert result.returncode == 0, result.stderr
     assert device.voices() == ["bob", "placeholder", "placeholder-alt"]
@@ -239,7 +165,7 @@ def test_remove_voice(device: Device) -> None:
     assert result.returncode != 0 and ERROR + "UnknownVoice" in result.stderr
 
 
-def test_installed_voices_survive_a_restart(device: Device) -> None:
+def test_installed_voices_survive_a_restart(device: VoiceDevice) -> None:
     bob = device.say("bob")
     device.stop()
     device.start()

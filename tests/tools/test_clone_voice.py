@@ -21,71 +21,15 @@ pytest.importorskip("tflite")
 import clone_voice  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
+from clone_support import BASE_HZ, SPEAKERS, TEXTS, features_for_pack, make_base_models, speech, write_recordings  # noqa: E402
 from voice import clone  # noqa: E402
 from voice.acoustic import AcousticConfig, AcousticModel  # noqa: E402
-from voice.aligner import Aligner, AlignerConfig  # noqa: E402
-from voice.vocoder import TIERS, Vocoder  # noqa: E402
-
-SPEAKERS = ["joe", "other"]
-BASE_HZ = 120.0
-TEXTS = ["hello there", "this is a test", "the cat sat on the mat", "good morning to you", "we like green apples"]
-
-
-def _speech(seconds: float, f0: float, sr: int, seed: int) -> np.ndarray:
-    """Syllable-like harmonic bursts with gaps of near silence (so trimming, f0 and SNR have something to see)."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * sr)) / sr
-    phase = 2 * np.pi * np.cumsum(f0 * (1 + 0.1 * np.sin(2 * np.pi * 1.3 * t))) / sr
-    tone = sum(np.sin(k * phase) / k for k in range(1, 8))
-    envelope = np.clip(np.sin(2 * np.pi * 2.0 * t), 0, None) ** 0.5
-    audio = 0.2 * tone * envelope + 1e-4 * rng.normal(size=t.size)
-    pad = np.zeros(int(0.3 * sr))
-    return np.concatenate([pad, audio, pad])
-
-
-def _write_recordings(folder: Path, sr: int = 16000, stereo: bool = True, texts: bool = True, clip: bool = False,
-                      noise: float = 0.0) -> Path:
-    folder.mkdir(parents=True)
-    for i, text in enumerate(TEXTS):
-        audio = _speech(1.4 + 0.2 * i, 150.0 + 10 * i, sr, i)
-        if noise:
-            audio = audio + noise * np.random.default_rng(100 + i).normal(size=audio.size)
-        if clip:
-            audio = np.clip(audio * 8.0, -1.0, 1.0)
-        data = np.stack([audio, 0.9 * audio], axis=1) if stereo else audio
-        sf.write(str(folder / f"take{i}.wav"), np.clip(data, -1, 1), sr, subtype="PCM_16")
-        if texts:
-            (folder / f"take{i}.txt").write_text(text + "\n")
-    return folder
-
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Tiny acoustic model, vocoder and aligner with trained-looking statistics (FiLMs that respond to the speaker)."""
+    """Tiny base models (``clone_support.make_base_models``), built once for the module."""
     torch.set_num_threads(1)
-    torch.manual_seed(0)
-    root = tmp_path_factory.mktemp("clone-base")
-    gen = torch.Generator().manual_seed(0)
-    acoustic = AcousticModel(AcousticConfig.for_tier("tiny", n_speakers=len(SPEAKERS), dropout=0.0),
-                             mel_mean=[-6.0] * 80)
-    vocoder = Vocoder(TIERS["tiny"])
-    for model in (acoustic, vocoder):
-        with torch.no_grad():
-            for name, t in model.state_dict().items():
-                if name.endswith("bn.running_var"):
-                    t.copy_(torch.rand(t.shape, generator=gen) + 0.5)
-                elif name.endswith(("film.weight", "film.bias", "fc2.weight")):
-                    t.copy_(torch.randn(t.shape, generator=gen) * 0.1)
-    with torch.no_grad():  # the base voice predicts about 120 Hz on every phoneme: the pitch match has a known answer
-        acoustic.pitch.out.weight.mul_(1e-4)  # not exactly constant, which the pack's INT8 check could not correlate
-        acoustic.pitch.out.bias.fill_(BASE_HZ / 100.0)
-    paths = {"acoustic": root / "acoustic.pt", "vocoder": root / "vocoder.pt", "aligner": root / "aligner.pt"}
-    torch.save({"config": acoustic.cfg.to_dict(), "speakers": SPEAKERS, "model": acoustic.state_dict()}, paths["acoustic"])
-    torch.save({"config": vocoder.cfg.to_dict(), "model": vocoder.state_dict(), "speakers": SPEAKERS,
-                "speaker_table": torch.randn(len(SPEAKERS), 64, generator=gen) * 0.3}, paths["vocoder"])
-    aligner = Aligner(AlignerConfig(text_dim=32, mel_dim=32, att_dim=16))
-    torch.save({"config": aligner.cfg.to_dict(), "model": aligner.state_dict()}, paths["aligner"])
-    return paths
+    return make_base_models(tmp_path_factory.mktemp("clone-base"))
 
 
 def _args(base: dict[str, Path], recordings: Path, out: Path, *extra: str) -> list[str]:
@@ -97,7 +41,7 @@ def _args(base: dict[str, Path], recordings: Path, out: Path, *extra: str) -> li
 @pytest.fixture(scope="module")
 def cloned(base: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("clone-run")
-    recordings = _write_recordings(root / "recordings")
+    recordings = write_recordings(root / "recordings")
     out = root / "out"
     # Two base speakers span only a line: free vectors let the fit show what it does with a few clips.
     assert clone_voice.main(_args(base, recordings, out, "--no-asr", "--no-similarity", "--free-vectors")) == 0
@@ -124,7 +68,7 @@ def test_vectors_stay_in_the_span_of_the_base_speakers_unless_freed(base: dict[s
     table = torch.load(base["acoustic"], weights_only=True)["model"]["speakers.weight"].numpy().astype(np.float64)
     mean, basis = clone.table_span(table)
     assert basis.shape == (len(SPEAKERS) - 1, 64)
-    recordings = _write_recordings(tmp_path / "rec")
+    recordings = write_recordings(tmp_path / "rec")
     outside = {}
     for label, extra in (("span", ()), ("free", ("--free-vectors",))):
         out = tmp_path / label
@@ -145,7 +89,7 @@ def test_the_clone_speaks_at_the_pitch_level_of_its_recordings(cloned: dict[str,
         assert z["pitch_scale"].dtype == np.float32 and float(z["pitch_scale"][0]) == pytest.approx(pitch["scale"])
     assert "`pitch_scale`" in (cloned["out"] / "test-voice-report.md").read_text()
     out = tmp_path / "out"
-    assert clone_voice.main(_args(base, _write_recordings(tmp_path / "rec"), out, "--no-report", "--pitch", "base")) == 0
+    assert clone_voice.main(_args(base, write_recordings(tmp_path / "rec"), out, "--no-report", "--pitch", "base")) == 0
     with np.load(out / "test-voice.npz", allow_pickle=False) as z:
         assert "pitch_scale" not in z.files
     assert json.loads((out / "test-voice-report.json").read_text())["pitch"] is None
@@ -159,7 +103,7 @@ def test_the_pitch_match_is_clipped_to_the_runtime_range_and_needs_enough_voice(
     clips = []
     for i, text in enumerate(TEXTS):
         words, ids = clone.TextFrontend()(text, "test")
-        audio = _speech(1.4 + 0.2 * i, 300.0, 22050, i)  # 300 Hz: over twice the base voice's 120 Hz
+        audio = speech(1.4 + 0.2 * i, 300.0, 22050, i)  # 300 Hz: over twice the base voice's 120 Hz
         clip = clone.make_clip(f"c{i}", " ".join(words), ids, audio.astype(np.float32))
         frames = clip.mel.shape[0]
         clip.durations = np.diff(np.linspace(0, frames, ids.size + 1).round().astype(np.int64))
@@ -172,7 +116,7 @@ def test_the_pitch_match_is_clipped_to_the_runtime_range_and_needs_enough_voice(
 
 def test_rhythm_clone_makes_one_vector_for_every_graph(base: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "out"
-    assert clone_voice.main(_args(base, _write_recordings(tmp_path / "rec"), out, "--no-report", "--rhythm", "clone")) == 0
+    assert clone_voice.main(_args(base, write_recordings(tmp_path / "rec"), out, "--no-report", "--rhythm", "clone")) == 0
     with np.load(out / "test-voice.npz", allow_pickle=False) as z:
         assert z.files == ["speaker"]
     report = json.loads((out / "test-voice-report.json").read_text())
@@ -217,20 +161,20 @@ def test_the_report_says_when_the_recordings_lack_the_top_band(cloned: dict[str,
     ("8k", {"sr": 8000}, "low sample rate in 5 of 5"),
 ])
 def test_quality_warnings_fire(kind: str, make: dict[str, Any], expected: str, tmp_path: Path) -> None:
-    recordings = [clone.read_recording(p, None) for p in clone.find_audio(_write_recordings(tmp_path / kind, **make))]
+    recordings = [clone.read_recording(p, None) for p in clone.find_audio(write_recordings(tmp_path / kind, **make))]
     lines = clone.quality_warnings(recordings, sum(r.audio.size for r in recordings) / 22050)
     assert any(line.startswith(expected) for line in lines), lines
     assert not any(w.startswith(("clipped", "noisy", "low sample")) for w in lines if not w.startswith(expected))
 
 
 def test_clean_recordings_get_no_quality_warning(tmp_path: Path) -> None:
-    recordings = [clone.read_recording(p, None) for p in clone.find_audio(_write_recordings(tmp_path / "clean"))]
+    recordings = [clone.read_recording(p, None) for p in clone.find_audio(write_recordings(tmp_path / "clean"))]
     assert clone.quality_warnings(recordings, 60.0) == []
 
 
 def test_missing_transcripts_are_an_error_unless_transcribing(base: dict[str, Path], tmp_path: Path,
                                                               capsys: pytest.CaptureFixture[str]) -> None:
-    recordings = _write_recordings(tmp_path / "rec", texts=False)
+    recordings = write_recordings(tmp_path / "rec", texts=False)
     assert clone_voice.main(_args(base, recordings, tmp_path / "out", "--no-report")) == 2
     err = capsys.readouterr().err
     assert "5 of 5 recording(s) have no transcript" in err and "--transcribe" in err
@@ -257,7 +201,7 @@ def test_long_recordings_are_split_at_word_breaks(base: dict[str, Path]) -> None
     frontend = clone.TextFrontend()
     text = " ".join(TEXTS * 3)
     words, ids = frontend(text, "long")
-    audio = np.concatenate([clone.metrics.resample(_speech(1.6, 140.0, 16000, i), 16000, 22050) for i in range(9)])
+    audio = np.concatenate([clone.metrics.resample(speech(1.6, 140.0, 16000, i), 16000, 22050) for i in range(9)])
     clip = clone.make_clip("long", " ".join(words), ids, audio, clone.native_band(16000))
     assert clip.band_hz <= 7000.0
     clip.durations = clone.align(aligner, clip)
@@ -271,9 +215,9 @@ def test_long_recordings_are_split_at_word_breaks(base: dict[str, Path]) -> None
 
 
 def test_any_rate_and_container_is_read_as_mono_at_the_voice_rate(tmp_path: Path) -> None:
-    audio = _speech(1.0, 150.0, 44100, 0)
+    audio = speech(1.0, 150.0, 44100, 0)
     sf.write(str(tmp_path / "a.flac"), np.stack([audio, audio], 1), 44100)
-    sf.write(str(tmp_path / "b.ogg"), _speech(1.0, 150.0, 48000, 1), 48000, format="OGG", subtype="VORBIS")
+    sf.write(str(tmp_path / "b.ogg"), speech(1.0, 150.0, 48000, 1), 48000, format="OGG", subtype="VORBIS")
     got = {p.name: clone.read_recording(p, "x") for p in clone.find_audio(tmp_path)}
     assert got["a.flac"].quality.native_rate == 44100 and got["a.flac"].quality.channels == 2
     assert got["b.ogg"].quality.native_rate == 48000
@@ -307,7 +251,7 @@ def test_unknown_fit_settings_are_refused_before_any_work(setting: dict[str, str
 
 def test_a_signed_bundle_needs_a_pack_and_consent(base: dict[str, Path], tmp_path: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    recordings = _write_recordings(tmp_path / "rec")
+    recordings = write_recordings(tmp_path / "rec")
     assert clone_voice.main(_args(base, recordings, tmp_path / "out", "--key", str(tmp_path / "k.key"))) == 2
     assert "needs --base-pack and the speaker's consent" in capsys.readouterr().err
     assert clone_voice.main(_args(base, recordings, tmp_path / "out", "--consent-by", "Anna")) == 2
@@ -316,7 +260,7 @@ def test_a_signed_bundle_needs_a_pack_and_consent(base: dict[str, Path], tmp_pat
 
 def test_transcribe_fills_in_missing_transcripts(base: dict[str, Path], tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    recordings = _write_recordings(tmp_path / "rec")
+    recordings = write_recordings(tmp_path / "rec")
     (recordings / "take2.txt").unlink()
     heard: list[int] = []
 
@@ -334,34 +278,6 @@ def test_transcribe_fills_in_missing_transcripts(base: dict[str, Path], tmp_path
     assert json.loads((out / "test-voice-report.json").read_text())["data"]["transcribed"] == ["take2"]
 
 
-def _features_for_pack(root: Path, aligner_path: Path) -> tuple[Path, Path]:
-    """A features folder of both base speakers (synthetic speech, this tool's own features and alignment) and a data card."""
-    from voice.aligner import load_model
-
-    aligner, frontend = load_model(aligner_path), clone.TextFrontend()
-    features = root / "features"
-    rows = []
-    for s, speaker in enumerate(SPEAKERS):
-        (features / speaker).mkdir(parents=True)
-        for u, text in enumerate(TEXTS[:3]):
-            words, ids = frontend(text, text)
-            audio = clone.metrics.resample(_speech(1.2 + 0.2 * u, 120.0 + 60 * s, 16000, 10 * s + u), 16000, 22050)
-            c = clone.make_clip(f"u{u}", " ".join(words), ids, audio)
-            c.durations = clone.align(aligner, c)
-            np.savez(features / speaker / f"u{u}.npz", ids=c.ids, mel=c.mel, f0=c.f0, energy=c.energy,
-                     audio_peak=np.float32(np.abs(c.audio).max()), gain=np.float32(c.gain), samples=np.int64(c.audio.size))
-            np.save(features / speaker / f"u{u}.dur.npy", c.durations)
-            rows.append({"speaker": speaker, "id": f"u{u}", "frames": int(c.mel.shape[0]), "n_ids": int(c.ids.size),
-                         "split": "valid" if u == 2 else "train", "seconds": c.seconds})
-    (features / "index.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    (features / "speakers.json").write_text(json.dumps({"speakers": SPEAKERS}))
-    card = root / "datacard.json"
-    card.write_text(json.dumps({"generated": "2026-01-01T00:00:00Z", "sources": {},
-                                "speakers": {s: {"engine": "test", "voice": s, "hours": 0.001, "utterances": 3,
-                                                 "licence": "CC0", "provenance": "test"} for s in SPEAKERS}}))
-    return features, card
-
-
 def test_a_signed_bundle_installs_on_the_base_pack(base: dict[str, Path], tmp_path: Path) -> None:
     pytest.importorskip("ai_edge_litert.interpreter")
     from myna.bundles import parse_public_key_line, unpack_bundle, verify_bundle
@@ -369,14 +285,14 @@ def test_a_signed_bundle_installs_on_the_base_pack(base: dict[str, Path], tmp_pa
     from voice.pack import TierSource, build_voice_pack
     from voice.signing import generate
 
-    features, card = _features_for_pack(tmp_path, base["aligner"])
+    features, card = features_for_pack(tmp_path, base["aligner"])
     pack_dir = build_voice_pack("myna-test", tmp_path / "pack", features, [TierSource("tiny", base["acoustic"], base["vocoder"])],
                                 card, calib_chunks=4, vocoder_windows=8, measure_windows=2)
     keys = generate(tmp_path / "keys")
     out = tmp_path / "out"
     sentences = tmp_path / "sentences.txt"
     sentences.write_text("Turn left.\nThe cat sat.\n")
-    assert clone_voice.main(_args(base, _write_recordings(tmp_path / "rec"), out, "--steps", "5", "--no-asr",
+    assert clone_voice.main(_args(base, write_recordings(tmp_path / "rec"), out, "--steps", "5", "--no-asr",
                                   "--no-similarity", "--no-mcd", "--eval-sentences", str(sentences),
                                   "--base-pack", str(pack_dir), "--key", str(keys.private), "--name", "Test Voice",
                                   "--consent-by", "Test Speaker", "--consent-date", "2026-01-01",
@@ -399,7 +315,7 @@ def test_a_signed_bundle_installs_on_the_base_pack(base: dict[str, Path], tmp_pa
 
 def test_untranscribed_long_audio_is_cut_at_its_quiet_stretches() -> None:
     sr = 22050
-    audio = np.concatenate([_speech(3.0 + 0.5 * k, 150.0, sr, k) for k in range(8)])  # ~38 s with 0.6 s gaps
+    audio = np.concatenate([speech(3.0 + 0.5 * k, 150.0, sr, k) for k in range(8)])  # ~38 s with 0.6 s gaps
     pieces = clone.silence_cuts(audio, sr)
     assert len(pieces) >= 4
     assert sum(p.size for p in pieces) == audio.size
@@ -410,7 +326,7 @@ def test_untranscribed_long_audio_is_cut_at_its_quiet_stretches() -> None:
 
 
 def test_a_pull_keeps_the_vector_nearer_its_starting_row(base: dict[str, Path], tmp_path: Path) -> None:
-    recordings = _write_recordings(tmp_path / "recordings")
+    recordings = write_recordings(tmp_path / "recordings")
     moved = {}
     for pull in ("0", "100"):
         out = tmp_path / f"pull{pull}"
@@ -431,7 +347,7 @@ def test_the_film_delta_experiment_fits_deltas_for_the_clone_only(base: dict[str
     sys.path.insert(0, str(REPO / "tools" / "experiments"))
     import clone_film_deltas
 
-    recordings = _write_recordings(tmp_path / "recordings")
+    recordings = write_recordings(tmp_path / "recordings")
     original = clone_film_deltas.clone.fit_speaker
     try:
         assert clone_film_deltas.main(["--blocks", "decoder", "--pull", "0.1", "--",
@@ -450,7 +366,7 @@ def test_the_clarity_experiment_keeps_hull_vectors_between_the_rows_and_restores
     import clone_clarity
 
     table = torch.load(base["acoustic"], weights_only=True)["model"]["speakers.weight"].numpy().astype(np.float64)
-    args = _args(base, _write_recordings(tmp_path / "recordings"), tmp_path / "unused")
+    args = _args(base, write_recordings(tmp_path / "recordings"), tmp_path / "unused")
     saved = clone.table_span, clone._SpanRow, clone.holdout_split
     path = clone_clarity.variant("hull", args, tmp_path, "test-voice", table[0].astype(np.float32))
     assert (clone.table_span, clone._SpanRow, clone.holdout_split) == saved
@@ -497,7 +413,7 @@ def test_the_clarity_experiment_makes_a_narrowband_copy_of_the_recordings(tmp_pa
     sys.path.insert(0, str(REPO / "tools" / "experiments"))
     import clone_clarity
 
-    recordings = _write_recordings(tmp_path / "recordings", sr=22050)
+    recordings = write_recordings(tmp_path / "recordings", sr=22050)
     copy = clone_clarity.narrowband(recordings, 8000, tmp_path / "phone")
     files = sorted(p.name for p in copy.iterdir())
     assert files == sorted(p.name for p in recordings.iterdir())  # every take and its transcript
