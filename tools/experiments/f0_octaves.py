@@ -17,14 +17,13 @@ import argparse
 import json
 import sys
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
-sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parents[2] / "daemon")]
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1]),
+               str(Path(__file__).resolve().parents[2] / "daemon")]
 
 import numpy as np  # noqa: E402
-
-HARVEST_RANGE_HZ = (60.0, 600.0)
 
 
 def classify(dio: np.ndarray, harvest: np.ndarray) -> dict[str, float]:
@@ -48,8 +47,8 @@ def classify(dio: np.ndarray, harvest: np.ndarray) -> dict[str, float]:
 def tracks(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """(DIO as the training features take it, harvest) per mel frame of one file, resampled to the voice's rate."""
     import librosa
-    import pyworld as pw
     import soundfile as sf
+    from harvest_f0_features import harvest_f0
     from voice.audio import AUDIO
     from voice.features import world_f0
 
@@ -57,10 +56,7 @@ def tracks(path: Path) -> tuple[np.ndarray, np.ndarray]:
     audio = np.ascontiguousarray(librosa.resample(audio.mean(axis=1), orig_sr=sr, target_sr=AUDIO.sample_rate)
                                  if sr != AUDIO.sample_rate else audio.mean(axis=1))
     frames = audio.size // AUDIO.hop_length + 1
-    period = 1000.0 * AUDIO.hop_length / AUDIO.sample_rate
-    x = np.ascontiguousarray(audio, np.float64)
-    harvest, _ = pw.harvest(x, AUDIO.sample_rate, f0_floor=HARVEST_RANGE_HZ[0], f0_ceil=HARVEST_RANGE_HZ[1],
-                            frame_period=period)
+    harvest = harvest_f0(audio, frames)
     return world_f0(audio, frames), harvest
 
 
