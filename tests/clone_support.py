@@ -50,7 +50,6 @@ def make_base_models(root: Path) -> dict[str, Path]:
     from voice.aligner import Aligner, AlignerConfig
     from voice.vocoder import TIERS, Vocoder
 
-    torch.set_num_threads(1)
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(0)
     acoustic = AcousticModel(AcousticConfig.for_tier("tiny", n_speakers=len(SPEAKERS), dropout=0.0),
