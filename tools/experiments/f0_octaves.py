@@ -38,6 +38,8 @@ def classify(dio: np.ndarray, harvest: np.ndarray) -> dict[str, float]:
         "frames": int(both.sum()),
         "dio_median_hz": float(np.median(dio[both])),
         "harvest_median_hz": float(np.median(harvest[both])),
+        "harvest_p10_hz": float(np.percentile(harvest[both], 10)),
+        "harvest_p90_hz": float(np.percentile(harvest[both], 90)),
         "same": float(np.mean(np.abs(ratio - 1.0) <= 0.1)),
         "double": float(np.mean((ratio >= 1.8) & (ratio <= 2.2))),
         "half": float(np.mean((ratio >= 0.45) & (ratio <= 0.55))),
@@ -82,8 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         label, _, folder = item.partition("=")
         groups[label] = sorted(Path(folder).glob("*.wav"))[: args.files]
     results: dict[str, dict[str, float]] = {}
-    print("| speaker | frames | DIO median Hz | harvest median Hz | same (±10 %) | DIO double | DIO half |")
-    print("|---|---|---|---|---|---|---|")
+    print("| speaker | frames | DIO median Hz | harvest median Hz | harvest p10–p90 Hz | same (±10 %) | DIO double | DIO half |")
+    print("|---|---|---|---|---|---|---|---|")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pyworld imports pkg_resources
         for label, paths in groups.items():
@@ -92,6 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             r = results[label] = pooled(paths)
             if r["frames"]:
                 print(f"| {label} | {r['frames']} | {r['dio_median_hz']:.0f} | {r['harvest_median_hz']:.0f} | "
+                      f"{r['harvest_p10_hz']:.0f}–{r['harvest_p90_hz']:.0f} | "
                       f"{100 * r['same']:.0f} % | {100 * r['double']:.0f} % | {100 * r['half']:.0f} % |", flush=True)
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
